@@ -1,0 +1,1 @@
+"""The ``manara`` command line: one module per command group."""

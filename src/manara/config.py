@@ -1,0 +1,156 @@
+"""Settings: ``MANARA_*`` environment variables, then ``manara.yaml``, then defaults.
+
+Every option has a default and an environment variable. The YAML file is
+read from ``MANARA_CONFIG`` when set, else from ``manara.yaml`` in the
+working directory when present. Keys in the file use the field names below
+(``database_url``, ``artifact_root`` ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from manara.errors import InvalidInputError
+
+
+class Secret:
+    """A string that never shows its value in ``repr``, ``str`` or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration for one Manara process."""
+
+    home: Path = field(default_factory=lambda: Path(".manara"))
+    """Workspace folder: SQLite database, artifacts, prediction logs, reports."""
+    database_url: str = ""
+    """SQLAlchemy URL of the metadata database; empty means SQLite under ``home``."""
+    artifact_root: str = ""
+    """fsspec URL or folder of the artifact store; empty means ``home/artifacts``."""
+    server_url: str = ""
+    """Control-plane URL for the SDK and CLI; empty means local mode."""
+    api_key: Secret | None = None
+    """API key sent as ``Authorization: Bearer`` to a remote control plane."""
+    log_level: str = "INFO"
+    prediction_log_batch_size: int = 512
+    """Records the prediction log writer collects before it writes a file."""
+    prediction_log_flush_seconds: float = 1.0
+    """Longest time a prediction record waits in memory before it is written."""
+
+    def __post_init__(self) -> None:
+        home = Path(self.home).expanduser()
+        object.__setattr__(self, "home", home)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{home.resolve() / 'manara.db'}")
+        if not self.artifact_root:
+            object.__setattr__(self, "artifact_root", str(home.resolve() / "artifacts"))
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.home / "predictions"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def with_overrides(self, **values: Any) -> Settings:
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        if "home" in values:
+            # Derived locations follow a new home unless they are given too.
+            current["database_url"] = ""
+            current["artifact_root"] = ""
+        current.update(values)
+        return Settings(**current)
+
+
+_CASTS: dict[str, type] = {
+    "home": Path,
+    "database_url": str,
+    "artifact_root": str,
+    "server_url": str,
+    "api_key": Secret,
+    "log_level": str,
+    "prediction_log_batch_size": int,
+    "prediction_log_flush_seconds": float,
+}
+
+
+def _cast(name: str, raw: Any, source: str) -> Any:
+    cast = _CASTS[name]
+    try:
+        if cast is Secret:
+            return Secret(str(raw))
+        return cast(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"Invalid value for setting {name!r} from {source}: {raw!r} is not a valid "
+            f"{cast.__name__}. Fix the value or remove it to use the default.",
+            setting=name,
+        ) from exc
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"Invalid YAML in config file {path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise InvalidInputError(f"Config file {path} must contain a mapping of setting names.")
+    unknown = sorted(set(loaded) - set(_CASTS))
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown settings in {path}: {', '.join(unknown)}. "
+            f"Known settings: {', '.join(sorted(_CASTS))}."
+        )
+    return loaded
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> Settings:
+    """Resolve settings from the environment, then the YAML file, then defaults."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+
+    path = config_file or (Path(env["MANARA_CONFIG"]) if "MANARA_CONFIG" in env else None)
+    if path is None and Path("manara.yaml").is_file():
+        path = Path("manara.yaml")
+    if path is not None:
+        if not path.is_file():
+            raise InvalidInputError(
+                f"Config file {path} not found. Create it or unset MANARA_CONFIG."
+            )
+        for name, raw in _read_yaml(path).items():
+            values[name] = _cast(name, raw, str(path))
+
+    for name in _CASTS:
+        variable = f"MANARA_{name.upper()}"
+        if variable in env and env[variable] != "":
+            values[name] = _cast(name, env[variable], f"environment variable {variable}")
+
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""Identities, API keys and the policy seam every service call goes through."""

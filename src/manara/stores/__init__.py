@@ -1,0 +1,1 @@
+"""Storage ports and their backends: metadata (SQL) and artifacts (fsspec)."""

@@ -1,0 +1,176 @@
+"""SQLAlchemy Core tables of the metadata database.
+
+These definitions are the query-side view of the schema; the Alembic
+migrations beside this module create and change it. Rows never leave the
+``manara.stores.metadata`` package: repositories return dataclasses.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from manara.stores.metadata.types import UTCDateTime
+
+metadata = MetaData()
+
+ID = 32  # length of the opaque hex ids
+
+workspace_meta = Table(
+    "workspace_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("project", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("secret_hash", Text, nullable=False),
+    Column("principal_id", String(ID), ForeignKey("principals.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(ID), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("experiment_id", String(ID), ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", UTCDateTime, nullable=False),
+    Column("end_time", UTCDateTime, nullable=True),
+    Column("created_by", String(ID), nullable=False),
+    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run_id", String(ID), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(ID), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(ID), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Index("ix_run_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("run_id", String(ID), ForeignKey("runs.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("context", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("artifact_digest", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", String(ID), ForeignKey("runs.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("created_by", String(ID), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("model_id", String(ID), ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(ID), ForeignKey("runs.id"), nullable=True),
+    Column("flavor", String(32), nullable=False),
+    Column("artifacts", JSON, nullable=False),
+    Column("signature", JSON, nullable=False),
+    Column("onnx_verified", Boolean, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(ID), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", String(ID), ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version_id", String(ID), ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

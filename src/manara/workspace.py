@@ -1,0 +1,120 @@
+"""A workspace: the stores named by the settings, and its identities.
+
+``Workspace.open`` creates what is missing (folders, schema, the local admin
+principal) and is safe to call from several processes at once. ``init``
+marks the workspace initialised and issues the admin's first API key; it
+refuses to run twice so that it never replaces an existing admin key.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+
+from manara.clock import Clock, SystemClock
+from manara.config import Settings
+from manara.context import Context
+from manara.errors import ConflictError
+from manara.ids import new_id
+from manara.security.apikeys import Authenticator, IssuedKey, issue_api_key
+from manara.security.policy import PolicyDecisionPoint, RoleBasedPolicy
+from manara.security.principal import Principal
+from manara.stores.artifacts import ArtifactStore
+from manara.stores.metadata import MetadataStore
+from manara.stores.metadata.identities import IdentityRepository
+
+logger = logging.getLogger(__name__)
+
+LOCAL_ADMIN_NAME = "local-admin"
+_INITIALISED_KEY = "initialised_at"
+
+
+class Workspace:
+    def __init__(
+        self,
+        settings: Settings,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        clock: Clock,
+        policy: PolicyDecisionPoint,
+    ) -> None:
+        self.settings = settings
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self.clock = clock
+        self.policy = policy
+        self.identities = IdentityRepository(metadata)
+        self.authenticator = Authenticator(self.identities, clock)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        clock: Clock | None = None,
+        policy: PolicyDecisionPoint | None = None,
+    ) -> Workspace:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        metadata = MetadataStore.open(settings.database_url)
+        artifacts = ArtifactStore(settings.artifact_root)
+        return cls(settings, metadata, artifacts, clock or SystemClock(), policy or RoleBasedPolicy())
+
+    def local_admin(self) -> Principal:
+        """Return the workspace's admin principal, creating it on first use."""
+        existing = self.identities.find_principal_by_name(LOCAL_ADMIN_NAME)
+        if existing is not None:
+            return existing
+        admin = Principal(id=new_id(), name=LOCAL_ADMIN_NAME, roles=frozenset({"admin"}))
+        try:
+            return self.identities.create_principal(admin, self.clock.now())
+        except (ConflictError, SQLIntegrityError):
+            # Another process created it between the lookup and the insert.
+            found = self.identities.find_principal_by_name(LOCAL_ADMIN_NAME)
+            if found is None:
+                raise
+            return found
+
+    def context(self, principal: Principal | None = None) -> Context:
+        return Context(
+            principal=principal or self.local_admin(),
+            settings=self.settings,
+            metadata=self.metadata,
+            artifacts=self.artifacts,
+            policy=self.policy,
+            clock=self.clock,
+        )
+
+    @property
+    def initialised_at(self) -> str | None:
+        return self.metadata.get_meta(_INITIALISED_KEY)
+
+    def init(self) -> tuple[Principal, IssuedKey]:
+        """Mark the workspace initialised and issue the admin's API key, once."""
+        if self.initialised_at is not None:
+            raise ConflictError(
+                f"The workspace at {self.settings.home} was already initialised at "
+                f"{self.initialised_at}; nothing was changed. Use its existing admin key, "
+                "or choose another MANARA_HOME."
+            )
+        admin = self.local_admin()
+        now: datetime = self.clock.now()
+        key = issue_api_key(self.identities, admin, now)
+        self.metadata.set_meta(_INITIALISED_KEY, now.isoformat())
+        logger.info("workspace initialised home=%s admin=%s", self.settings.home, admin.id)
+        return admin, key
+
+    def create_principal(self, name: str, roles: set[str], kind: str = "user") -> Principal:
+        principal = Principal(
+            id=new_id(),
+            name=name,
+            kind="service" if kind == "service" else "user",
+            roles=frozenset(roles),
+        )
+        return self.identities.create_principal(principal, self.clock.now())
+
+    def issue_key(self, principal: Principal) -> IssuedKey:
+        return issue_api_key(self.identities, principal, self.clock.now())
+
+    def close(self) -> None:
+        self.metadata.close()
