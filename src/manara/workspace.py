@@ -58,7 +58,9 @@ class Workspace:
         settings.home.mkdir(parents=True, exist_ok=True)
         metadata = MetadataStore.open(settings.database_url)
         artifacts = ArtifactStore(settings.artifact_root)
-        return cls(settings, metadata, artifacts, clock or SystemClock(), policy or RoleBasedPolicy())
+        return cls(
+            settings, metadata, artifacts, clock or SystemClock(), policy or RoleBasedPolicy()
+        )
 
     def local_admin(self) -> Principal:
         """Return the workspace's admin principal, creating it on first use."""

@@ -23,7 +23,7 @@ STATUS_BY_ERROR: dict[type[errors.ManaraError], int] = {
 def status_for(error: errors.ManaraError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 500
 
 
@@ -34,5 +34,7 @@ def error_body(error: errors.ManaraError) -> dict[str, object]:
 async def handle_manara_error(request: Request, exc: Exception) -> ORJSONResponse:
     if not isinstance(exc, errors.ManaraError):
         raise exc
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.AuthenticationError) else None
+    headers = (
+        {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.AuthenticationError) else None
+    )
     return ORJSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)

@@ -37,7 +37,11 @@ def settings() -> Settings:
 
 
 def report_error(error: ManaraError) -> None:
-    error_console.print(f"[bold red]Error ({error.code}):[/bold red] {error.message}", highlight=False)
+    error_console.print(
+        f"[bold red]Error ({error.code}):[/bold red] {error.message}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def error_boundary(function: Callable[P, R]) -> Callable[P, R]:

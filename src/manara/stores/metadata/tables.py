@@ -103,7 +103,9 @@ run_tags = Table(
 run_metrics = Table(
     "run_metrics",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("run_id", String(ID), ForeignKey("runs.id"), nullable=False),
     Column("key", String(250), nullable=False),
     Column("value", Float, nullable=False),
