@@ -1,0 +1,93 @@
+"""Authentication and authorisation on the inference path, with short-lived caches.
+
+``workspace.authenticator`` verifies a key with argon2id (tens of
+milliseconds) and a database lookup, so the server calls it on a worker
+thread and never on the event loop. Its answer is kept here for
+``cache_seconds`` under the SHA-256 of the token, like the authenticator's
+own cache, so that a hit costs one hash and one dict lookup. Policy
+decisions on the served model are kept for the same time under
+(principal id, action). A revoked key or a removed role therefore stops working within
+``cache_seconds`` plus the authenticator's own cache time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+
+from manara.errors import AuthenticationError
+from manara.security.apikeys import Authenticator, bearer_token
+from manara.security.policy import PolicyDecisionPoint, Resource, authorize
+from manara.security.principal import Principal
+
+# Entries past this count are dropped wholesale; a flood of distinct valid
+# keys then costs re-verification, never unbounded memory.
+_MAX_CACHE_ENTRIES = 10_000
+
+
+class ServingAuth:
+    """Turns an ``Authorization`` header into a principal allowed an action on the model."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        policy: PolicyDecisionPoint,
+        model_name: str,
+        cache_seconds: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._authenticator = authenticator
+        self._policy = policy
+        self._model_name = model_name
+        self._ttl = cache_seconds
+        self._monotonic = monotonic
+        self._principals: dict[bytes, tuple[Principal, float]] = {}
+        self._decisions: dict[tuple[str, str], float] = {}
+
+    async def authenticate(self, header: bytes | None) -> Principal:
+        """Return the principal of a bearer token, or raise ``AuthenticationError``."""
+        if header is None:
+            raise AuthenticationError(
+                "Missing Authorization header. Send 'Authorization: Bearer <API key>'."
+            )
+        fingerprint = hashlib.sha256(header).digest()
+        cached = self._principals.get(fingerprint)
+        now = self._monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+
+        token = bearer_token(header.decode("latin-1"))
+        loop = asyncio.get_running_loop()
+        principal = await loop.run_in_executor(None, self._authenticator.authenticate, token)
+        if len(self._principals) >= _MAX_CACHE_ENTRIES:
+            self._principals.clear()
+        self._principals[fingerprint] = (principal, now + self._ttl)
+        return principal
+
+    def authorize(self, principal: Principal, actions: tuple[str, ...]) -> None:
+        """Raise ``PermissionDeniedError`` unless the policy allows one of ``actions``.
+
+        The actions are tried in order and the last one's refusal is raised.
+        """
+        now = self._monotonic()
+        resource = Resource("model", self._model_name, project=principal.project)
+        for index, action in enumerate(actions):
+            key = (principal.id, action)
+            valid_until = self._decisions.get(key)
+            if valid_until is not None and valid_until > now:
+                return
+            if index == len(actions) - 1:
+                authorize(self._policy, principal, action, resource)
+            elif not self._policy.decide(principal, action, resource).allowed:
+                continue
+            if len(self._decisions) >= _MAX_CACHE_ENTRIES:
+                self._decisions.clear()
+            self._decisions[key] = now + self._ttl
+            return
+
+    def forget(self) -> None:
+        """Drop cached principals and decisions, for example after a key is revoked."""
+        self._principals.clear()
+        self._decisions.clear()
