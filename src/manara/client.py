@@ -8,6 +8,7 @@ calls a control plane over HTTP with an API key. Both modes expose the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from manara.registry.api import RegistryAPI
     from manara.rest import RestTransport
     from manara.tracking.api import TrackingAPI
+    from manara.tracking.run_context import ActiveRun
 
 
 class Client:
@@ -64,6 +66,17 @@ class Client:
             context = workspace.context()
             self.tracking = TrackingService(context)
             self.registry = RegistryService(context)
+
+    def start_run(
+        self,
+        experiment: str = "Default",
+        run_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> ActiveRun:
+        """Start a run (see ``manara.tracking.run_context.start_run``); use it with ``with``."""
+        from manara.tracking.run_context import start_run
+
+        return start_run(self, experiment, run_name, tags)
 
     @property
     def mode(self) -> str:

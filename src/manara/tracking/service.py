@@ -1,0 +1,213 @@
+"""The tracking service: experiments and runs on the workspace's stores.
+
+Every method asks the policy decision point first (``experiment.create``,
+``experiment.read``, ``run.create``, ``run.read``, ``run.update``,
+``artifact.write``, ``artifact.read``), then checks its input, then writes
+in one transaction. The REST API and the local SDK both call this class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, get_args
+
+from manara.context import Context
+from manara.errors import ConflictError, InvalidInputError, NotFoundError
+from manara.ids import new_id
+from manara.stores.metadata.tracking import TrackingRepository
+from manara.tracking.entities import (
+    TERMINAL_STATUSES,
+    DatasetInput,
+    Experiment,
+    Metric,
+    Run,
+    RunArtifact,
+    RunStatus,
+)
+from manara.tracking.search import parse_filter, parse_order_by
+from manara.tracking.validation import (
+    check_artifact_path,
+    check_dataset,
+    check_key,
+    check_metrics,
+    check_name,
+    check_tags,
+    stringify_params,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SEARCH_RESULTS = 50_000
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+
+
+def check_status(status: object) -> RunStatus:
+    if status not in RUN_STATUSES:
+        raise InvalidInputError(
+            f"Invalid run status {status!r}: use one of {', '.join(RUN_STATUSES)}."
+        )
+    return status  # type: ignore[return-value]
+
+
+def check_max_results(max_results: object) -> int:
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not 1 <= max_results <= MAX_SEARCH_RESULTS
+    ):
+        raise InvalidInputError(
+            f"Invalid max_results {max_results!r}: use an integer from 1 to {MAX_SEARCH_RESULTS}."
+        )
+    return max_results
+
+
+class TrackingService:
+    """Implements ``manara.tracking.api.TrackingAPI`` for one Context."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._repository = TrackingRepository(ctx.metadata)
+
+    # Experiments
+
+    def create_experiment(
+        self, name: str, description: str = "", tags: Mapping[str, str] | None = None
+    ) -> Experiment:
+        self.ctx.authorize("experiment.create", "experiment")
+        if not isinstance(description, str):
+            raise InvalidInputError(f"Invalid description {description!r}: use a string.")
+        experiment = Experiment(
+            id=new_id(),
+            name=check_name(name, "experiment"),
+            description=description,
+            tags=check_tags(tags),
+            created_at=self.ctx.clock.now(),
+        )
+        self._repository.create_experiment(experiment, self.ctx.principal.id)
+        logger.info("experiment created id=%s name=%s", experiment.id, experiment.name)
+        return experiment
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        self.ctx.authorize("experiment.read", "experiment", experiment_id)
+        return self._repository.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        self.ctx.authorize("experiment.read", "experiment")
+        return self._repository.get_experiment_by_name(name)
+
+    def list_experiments(self) -> list[Experiment]:
+        self.ctx.authorize("experiment.read", "experiment")
+        return self._repository.list_experiments()
+
+    # Runs
+
+    def create_run(
+        self, experiment_id: str, name: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> Run:
+        self.ctx.authorize("run.create", "run")
+        run_id = new_id()
+        run = Run(
+            id=run_id,
+            experiment_id=experiment_id,
+            name=f"run-{run_id[:8]}" if name is None else check_name(name, "run"),
+            status="RUNNING",
+            start_time=self.ctx.clock.now(),
+            end_time=None,
+            tags=check_tags(tags),
+        )
+        self._repository.create_run(run, self.ctx.principal.id)
+        logger.info("run created id=%s experiment=%s", run.id, experiment_id)
+        return run
+
+    def get_run(self, run_id: str) -> Run:
+        self.ctx.authorize("run.read", "run", run_id)
+        return self._repository.get_run(run_id)
+
+    def set_run_status(self, run_id: str, status: RunStatus) -> Run:
+        self.ctx.authorize("run.update", "run", run_id)
+        self._repository.set_run_status(run_id, check_status(status), self.ctx.clock.now())
+        if status in TERMINAL_STATUSES:
+            logger.info("run ended id=%s status=%s", run_id, status)
+        return self._repository.get_run(run_id)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        self.ctx.authorize("run.update", "run", run_id)
+        self._repository.log_params(run_id, stringify_params(params))
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.ctx.authorize("run.update", "run", run_id)
+        self._repository.set_tags(run_id, check_tags(tags))
+
+    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        self.ctx.authorize("run.update", "run", run_id)
+        rows = check_metrics(metrics, self.ctx.clock.now())
+        self._repository.log_metrics(run_id, rows)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        self.ctx.authorize("run.read", "run", run_id)
+        return self._repository.get_metric_history(run_id, check_key(key, "metric"))
+
+    def log_input(self, run_id: str, dataset: DatasetInput) -> None:
+        self.ctx.authorize("run.update", "run", run_id)
+        check_dataset(dataset)
+        if dataset.artifact_digest is not None and not self.ctx.artifacts.exists(
+            dataset.artifact_digest
+        ):
+            raise NotFoundError(
+                f"Stored copy {dataset.artifact_digest} of data set {dataset.name!r} not found "
+                "in the artifact store. Log the copy as an artifact first.",
+                digest=dataset.artifact_digest,
+            )
+        self._repository.log_input(run_id, dataset, new_id(), self.ctx.clock.now())
+
+    # Artifacts
+
+    def log_artifact(self, run_id: str, path: str, data: bytes) -> RunArtifact:
+        self.ctx.authorize("artifact.write", "artifact", f"{run_id}/{path}")
+        check_artifact_path(path)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidInputError(
+                f"Invalid content for artifact {path!r}: expected bytes, got {type(data).__name__}."
+            )
+        # Refuse before storing the blob, so a write to an ended run leaves nothing behind.
+        status = self._repository.get_run_status(run_id)
+        if status in TERMINAL_STATUSES:
+            raise ConflictError(
+                f"Cannot log artifacts to run {run_id!r}: it is {status}. Start a new run.",
+                run_id=run_id,
+                status=status,
+            )
+        ref = self.ctx.artifacts.put_bytes(bytes(data))
+        artifact = RunArtifact(path=path, digest=ref.digest, size=ref.size)
+        self._repository.add_artifact(run_id, artifact, self.ctx.clock.now())
+        return artifact
+
+    def get_artifact(self, run_id: str, path: str) -> bytes:
+        """Read an artifact; the artifact store checks its SHA-256 on the way out."""
+        self.ctx.authorize("artifact.read", "artifact", f"{run_id}/{path}")
+        artifact = self._repository.get_artifact(run_id, check_artifact_path(path))
+        return self.ctx.artifacts.get_bytes(artifact.digest)
+
+    # Search
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+    ) -> list[Run]:
+        self.ctx.authorize("run.read", "run")
+        if isinstance(experiment_ids, str):
+            raise InvalidInputError(
+                f"Invalid experiment_ids {experiment_ids!r}: pass a list of ids, not one string."
+            )
+        comparisons = parse_filter(filter_string)
+        orders = parse_order_by(list(order_by) if order_by is not None else None)
+        return self._repository.search_runs(
+            None if experiment_ids is None else list(experiment_ids),
+            comparisons,
+            orders,
+            check_max_results(max_results),
+        )
