@@ -1,0 +1,86 @@
+"""Loaded model versions: ONNX Runtime when a verified export exists, else the native flavor.
+
+Everything that can be prepared once is prepared in the constructor (the
+ONNX Runtime session, the input casts, the signature checks), because
+``predict`` sits on the inference server's hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manara.registry.entities import ModelVersion, Signature
+from manara.registry.flavors.base import NativePredictor, flavor_by_name
+from manara.registry.onnx import ONNX_FILE, OnnxRunner
+from manara.registry.signature import (
+    LABEL_OUTPUT,
+    PREDICTION_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    SignatureValidator,
+    inputs_to_frame,
+)
+
+ONNX_RUNTIME = "onnxruntime"
+NATIVE_RUNTIME = "native"
+
+
+class _NativeRunner:
+    def __init__(self, predictor: NativePredictor, signature: Signature) -> None:
+        self._predictor = predictor
+        self._signature = signature
+        label = next((s for s in signature.outputs if s.name == LABEL_OUTPUT), None)
+        self._bytes_labels = label is not None and label.datatype == "BYTES"
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        frame = inputs_to_frame(self._signature, inputs)
+        if self._predictor.classes is None:
+            predictions = np.asarray(self._predictor.predict(frame), dtype=np.float64)
+            return {PREDICTION_OUTPUT: predictions.reshape(-1)}
+        labels = np.asarray(self._predictor.predict(frame)).reshape(-1)
+        if self._bytes_labels:
+            labels = labels.astype(str).astype(object)
+        return {
+            LABEL_OUTPUT: labels,
+            PROBABILITIES_OUTPUT: self._predictor.predict_proba(frame),
+        }
+
+
+class RegistryLoadedModel:
+    """A model version ready to predict; implements ``manara.registry.api.LoadedModel``."""
+
+    def __init__(self, version: ModelVersion, runtime: str, runner: Any) -> None:
+        self.version = version
+        self.runtime = runtime
+        self._runner = runner
+        self._validator = SignatureValidator(version.signature)
+
+    @property
+    def signature(self) -> Signature:
+        return self.version.signature
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self._validator.validate(inputs)
+        outputs: dict[str, np.ndarray] = self._runner.run(inputs)
+        return outputs
+
+    def predict_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        return self.predict(self._validator.frame_to_inputs(frame))
+
+    def __repr__(self) -> str:
+        return f"RegistryLoadedModel({self.version.ref}, runtime={self.runtime!r})"
+
+
+def build_loaded_model(
+    version: ModelVersion, manifest: Mapping[str, Any], files: Mapping[str, bytes]
+) -> RegistryLoadedModel:
+    """Build the runtime for ``version`` from its verified files (file name to content)."""
+    if version.onnx_verified and ONNX_FILE in files:
+        runner: Any = OnnxRunner(files[ONNX_FILE], version.signature)
+        return RegistryLoadedModel(version, ONNX_RUNTIME, runner)
+    flavor = flavor_by_name(str(manifest["flavor"]))
+    native = _NativeRunner(flavor.load(files), version.signature)
+    return RegistryLoadedModel(version, NATIVE_RUNTIME, native)

@@ -1,0 +1,353 @@
+"""The registry service: models, versions, aliases and loading, on the workspace's stores.
+
+Actions checked with the policy: ``model.create`` (a new registered model,
+also when ``create_version`` creates one implicitly), ``model.update`` (new
+versions, aliases), ``model.read`` (reads, ``resolve`` and ``load``) and
+``run.update`` (``log_model`` writes into a run).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from manara.context import Context
+from manara.errors import IntegrityError, InvalidInputError, NotFoundError
+from manara.registry.entities import ModelVersion, RegisteredModel, Signature
+from manara.registry.flavors.sklearn import load_checked
+from manara.registry.loading import RegistryLoadedModel, build_loaded_model
+from manara.registry.packaging import (
+    MANIFEST_FILE,
+    ModelPackage,
+    build_package,
+    check_package_files,
+    parse_manifest,
+)
+from manara.registry.pickle_guard import reject_pickle
+from manara.stores.metadata.registry import NewVersion, RegistryRepository
+from manara.tracking.api import TrackingAPI
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+LATEST_ALIAS = "latest"
+
+
+def check_model_name(name: object) -> str:
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.match(name):
+        raise InvalidInputError(
+            f"Invalid model name {name!r}: use 1 to 128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit.",
+            model=str(name),
+        )
+    return name
+
+
+def check_alias(alias: object) -> str:
+    if not isinstance(alias, str) or not ALIAS_PATTERN.match(alias):
+        raise InvalidInputError(
+            f"Invalid alias {alias!r}: use 1 to 64 lowercase letters, digits, '_' or '-', "
+            "starting with a letter.",
+            alias=str(alias),
+        )
+    if alias == LATEST_ALIAS:
+        raise InvalidInputError(
+            "The alias 'latest' is reserved: it always names the highest version. "
+            "Choose another alias."
+        )
+    return alias
+
+
+def parse_ref(ref: object) -> tuple[str, str | None, int | None]:
+    """Split ``NAME``, ``NAME@ALIAS`` or ``NAME:VERSION`` into (name, alias, version)."""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInputError(
+            f"Invalid model reference {ref!r}: use NAME, NAME@ALIAS or NAME:VERSION."
+        )
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+        return check_model_name(name), alias, None
+    if ":" in ref:
+        name, _, number = ref.partition(":")
+        if not number.isdigit() or int(number) < 1:
+            raise InvalidInputError(
+                f"Invalid version {number!r} in model reference {ref!r}: use a positive integer."
+            )
+        return check_model_name(name), None, int(number)
+    return check_model_name(ref), None, None
+
+
+def _check_artifact_path(path: object) -> str:
+    if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
+        raise InvalidInputError(
+            f"Invalid artifact path {path!r}: use a relative path such as 'model'."
+        )
+    return path.strip("/")
+
+
+class RegistryService:
+    """Implements ``manara.registry.api.RegistryAPI`` plus ``load`` and ``register_file``."""
+
+    def __init__(self, ctx: Context, tracking: TrackingAPI | None = None) -> None:
+        from manara.tracking.service import TrackingService
+
+        self.ctx = ctx
+        self._repository = RegistryRepository(ctx.metadata)
+        self._tracking: TrackingAPI = tracking or TrackingService(ctx)
+
+    # Models
+
+    def create_model(self, name: str, description: str = "") -> RegisteredModel:
+        self.ctx.authorize("model.create", "model", str(name))
+        check_model_name(name)
+        model = self._repository.create_model(
+            name, description, self.ctx.principal.id, self.ctx.clock.now()
+        )
+        logger.info("model created name=%s principal=%s", name, self.ctx.principal.id)
+        return model
+
+    def get_model(self, name: str) -> RegisteredModel:
+        self.ctx.authorize("model.read", "model", str(name))
+        return self._repository.get_model(check_model_name(name))
+
+    def list_models(self) -> list[RegisteredModel]:
+        self.ctx.authorize("model.read", "model")
+        return self._repository.list_models()
+
+    # Packages and versions
+
+    def log_model(
+        self,
+        run_id: str,
+        model: Any,
+        sample_input: pd.DataFrame,
+        artifact_path: str = "model",
+    ) -> dict[str, Any]:
+        self.ctx.authorize("run.update", "run", run_id)
+        artifact_path = _check_artifact_path(artifact_path)
+        package = build_package(model, sample_input)
+        upload_package(self._tracking, run_id, artifact_path, package)
+        return package.manifest
+
+    def create_version(
+        self,
+        model_name: str,
+        run_id: str,
+        artifact_path: str = "model",
+        description: str = "",
+    ) -> ModelVersion:
+        self._authorize_new_version(model_name)
+        artifact_path = _check_artifact_path(artifact_path)
+        manifest_path = f"{artifact_path}/{MANIFEST_FILE}"
+        try:
+            manifest_bytes = self._tracking.get_artifact(run_id, manifest_path)
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"Run {run_id!r} has no model manifest at {manifest_path!r}: {exc.message} "
+                "Log the model with log_model first, or pass the artifact_path it was logged at.",
+                run_id=run_id,
+                path=manifest_path,
+            ) from exc
+        manifest = parse_manifest(manifest_bytes, f"run {run_id} {manifest_path}")
+        logged = {
+            artifact.path: artifact.digest for artifact in self._tracking.get_run(run_id).artifacts
+        }
+        files, artifacts = self._run_files(run_id, artifact_path, manifest, logged)
+        artifacts["manifest"] = logged[manifest_path]
+        check_package_files(manifest, files)
+        source = {"source": "run", "artifact_path": artifact_path}
+        return self._insert_version(model_name, run_id, manifest, artifacts, description, source)
+
+    def _run_files(
+        self,
+        run_id: str,
+        artifact_path: str,
+        manifest: dict[str, Any],
+        logged: dict[str, str],
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        files: dict[str, bytes] = {}
+        artifacts: dict[str, str] = {}
+        for role, entry in manifest["files"].items():
+            path = f"{artifact_path}/{entry['path']}"
+            if logged.get(path) != entry["digest"]:
+                raise IntegrityError(
+                    f"Artifact {path!r} of run {run_id!r} does not match the manifest: expected "
+                    f"digest {entry['digest']}, found {logged.get(path, 'no such artifact')}. "
+                    "Log the model again.",
+                    run_id=run_id,
+                    path=path,
+                )
+            files[entry["path"]] = self.ctx.artifacts.get_bytes(entry["digest"])
+            artifacts[role] = entry["digest"]
+        return files, artifacts
+
+    def _authorize_new_version(self, model_name: str) -> None:
+        self.ctx.authorize("model.update", "model", str(model_name))
+        check_model_name(model_name)
+        if self._repository.find_model(model_name) is None:
+            self.ctx.authorize("model.create", "model", model_name)
+
+    def _insert_version(
+        self,
+        model_name: str,
+        run_id: str | None,
+        manifest: dict[str, Any],
+        artifacts: dict[str, str],
+        description: str,
+        source: dict[str, Any],
+    ) -> ModelVersion:
+        onnx = manifest["onnx"]
+        new = NewVersion(
+            run_id=run_id,
+            flavor=manifest["flavor"],
+            artifacts=artifacts,
+            signature=Signature.from_dict(manifest["signature"]),
+            onnx_verified=bool(onnx["verified"]) and "onnx" in artifacts,
+            metadata={
+                **source,
+                "onnx_reason": onnx.get("reason", ""),
+                "model_class": manifest.get("model_class", ""),
+                "libraries": manifest.get("libraries", {}),
+            },
+            description=description,
+            created_by=self.ctx.principal.id,
+        )
+        version = self._repository.create_version(
+            model_name, new, self.ctx.clock.now(), create_model=True
+        )
+        logger.info(
+            "model version created ref=%s run=%s onnx_verified=%s principal=%s",
+            version.ref,
+            run_id,
+            version.onnx_verified,
+            self.ctx.principal.id,
+        )
+        return version
+
+    def register_file(
+        self,
+        model_name: str,
+        path: str | Path,
+        sample_input: pd.DataFrame | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Register a saved model file as a new version, without a run.
+
+        Pickle and joblib files are rejected whatever their name. A ``.skops``
+        file is loaded only after its types pass the allow-list, and needs
+        ``sample_input`` (a few rows of the input columns) for its signature.
+        """
+        self._authorize_new_version(model_name)
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"Cannot read model file {path}: {exc.strerror}.") from exc
+        reject_pickle(data, str(path))
+        if path.suffix != ".skops":
+            raise InvalidInputError(
+                f"Unsupported model file {path.name!r}: register_file takes scikit-learn "
+                "models saved with skops (.skops). For XGBoost or LightGBM models, use "
+                "log_model with the fitted model object."
+            )
+        if sample_input is None:
+            raise InvalidInputError(
+                f"Registering {path.name} needs sample_input: a DataFrame with a few rows of "
+                "the model's input columns, from which the signature is inferred."
+            )
+        package = build_package(load_checked(data, str(path)), sample_input)
+        artifacts = {
+            role: self.ctx.artifacts.put_bytes(package.files[entry["path"]]).digest
+            for role, entry in package.manifest["files"].items()
+        }
+        artifacts["manifest"] = self.ctx.artifacts.put_bytes(package.files[MANIFEST_FILE]).digest
+        source = {"source": "file", "file_name": path.name}
+        return self._insert_version(
+            model_name, None, package.manifest, artifacts, description, source
+        )
+
+    def get_version(self, model_name: str, version: int) -> ModelVersion:
+        self.ctx.authorize("model.read", "model", str(model_name))
+        return self._repository.get_version(check_model_name(model_name), version)
+
+    def list_versions(self, model_name: str) -> list[ModelVersion]:
+        self.ctx.authorize("model.read", "model", str(model_name))
+        return self._repository.list_versions(check_model_name(model_name))
+
+    def resolve(self, ref: str) -> ModelVersion:
+        name, alias, number = parse_ref(ref)
+        self.ctx.authorize("model.read", "model", name)
+        if number is not None:
+            return self._repository.get_version(name, number)
+        if alias is None or alias == LATEST_ALIAS:
+            model = self._repository.get_model(name)
+            if model.latest_version is None:
+                raise NotFoundError(
+                    f"Model {name!r} has no versions yet. Register one with create_version.",
+                    model=name,
+                )
+            return self._repository.get_version(name, model.latest_version)
+        return self._repository.version_for_alias(name, alias)
+
+    # Aliases
+
+    def set_alias(self, model_name: str, alias: str, version: int) -> ModelVersion:
+        self.ctx.authorize("model.update", "model", str(model_name))
+        check_model_name(model_name)
+        check_alias(alias)
+        result = self._repository.set_alias(model_name, alias, version, self.ctx.clock.now())
+        logger.info("alias set model=%s alias=%s version=%d", model_name, alias, version)
+        return result
+
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        self.ctx.authorize("model.update", "model", str(model_name))
+        check_model_name(model_name)
+        self._repository.delete_alias(model_name, alias)
+        logger.info("alias deleted model=%s alias=%s", model_name, alias)
+
+    # Loading
+
+    def read_version_files(self, version: ModelVersion) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """Read a version's manifest and the files its runtime needs, each digest-checked."""
+        self.ctx.authorize("model.read", "model", version.model_name)
+        manifest = orjson.loads(self.ctx.artifacts.get_bytes(version.artifacts["manifest"]))
+        use_onnx = version.onnx_verified and "onnx" in version.artifacts
+        files: dict[str, bytes] = {}
+        for role, entry in manifest["files"].items():
+            if (role == "onnx") != use_onnx:
+                continue
+            digest = version.artifacts.get(role)
+            if digest is None or digest != entry["digest"]:
+                raise IntegrityError(
+                    f"The manifest of {version.ref} lists {entry['path']} with digest "
+                    f"{entry['digest']}, but the version records {digest}. It was not loaded.",
+                    ref=version.ref,
+                )
+            data = self.ctx.artifacts.get_bytes(digest)
+            reject_pickle(data, entry["path"])
+            files[entry["path"]] = data
+        return manifest, files
+
+    def load(self, ref: str) -> RegistryLoadedModel:
+        """Load the version named by ``ref`` for prediction (see ``manara.registry.api.LoadedModel``)."""
+        version = self.resolve(ref)
+        manifest, files = self.read_version_files(version)
+        loaded = build_loaded_model(version, manifest, files)
+        logger.info("model loaded ref=%s runtime=%s", version.ref, loaded.runtime)
+        return loaded
+
+
+def upload_package(
+    tracking: TrackingAPI, run_id: str, artifact_path: str, package: ModelPackage
+) -> None:
+    """Log a package's files into a run, the manifest last so it only names stored files."""
+    for name, data in package.files.items():
+        if name != MANIFEST_FILE:
+            tracking.log_artifact(run_id, f"{artifact_path}/{name}", data)
+    tracking.log_artifact(run_id, f"{artifact_path}/{MANIFEST_FILE}", package.files[MANIFEST_FILE])
