@@ -1,10 +1,10 @@
 """The inference server's ASGI application: Open Inference Protocol v2 over HTTP.
 
-A raw ASGI application rather than a framework, because this is the
-request path that is benchmarked: routes are an exact-path dict built for
-the one served model, metadata responses are encoded once, and a request
-does one dict lookup, one cached credential check and one JSON parse before
-the model runs.
+It is a raw ASGI application rather than a framework, because this is the
+benchmarked request path. Routes are an exact-path dict built for the one
+served model and metadata responses are encoded once. A request does one
+dict lookup, one cached credential check and one JSON parse before the
+model runs.
 
 Every route except ``GET /v2/health/live`` needs ``Authorization: Bearer``.
 Inference needs ``model.invoke`` on the model, and its metadata needs
@@ -46,7 +46,7 @@ SERVER_NAME = "manara"
 EXTENSIONS = ("binary_tensor_data",)
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 # Requests with more rows run on a worker thread so that they do not hold
-# the event loop; smaller ones run inline, which is faster than a thread hop.
+# the event loop. Smaller ones run inline because a thread hop costs more.
 INLINE_ROWS = 64
 
 _JSON = b"application/json"
@@ -154,7 +154,7 @@ class InferenceApp:
         )
 
     def shutdown(self) -> None:
-        """Stop answering ready and write every queued prediction record."""
+        """Report not ready, then write every queued prediction record."""
         self.ready = False
         if self.prediction_log is not None:
             self.prediction_log.close()

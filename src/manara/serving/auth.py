@@ -2,7 +2,7 @@
 
 ``workspace.authenticator`` verifies a key with argon2id (tens of
 milliseconds) and a database lookup, so the server calls it on a worker
-thread and never on the event loop. Its answer is kept here for
+thread and never on the event loop. The principal it returns is kept for
 ``cache_seconds`` under the SHA-256 of the token, like the authenticator's
 own cache, so that a hit costs one hash and one dict lookup. Policy
 decisions on the served model are kept for the same time under

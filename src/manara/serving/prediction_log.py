@@ -1,8 +1,9 @@
 """The prediction log: every served prediction, written to Parquet off the request path.
 
 The server hands each successful request's arrays to ``submit``, which only
-appends to a bounded queue and never blocks: when the queue is full the
-request's records are dropped and counted, with a rate-limited warning. A
+appends to a bounded queue and never waits for space in it. When the queue
+is full, the request's records are dropped and counted, with a
+rate-limited warning. A
 background thread turns queued requests into rows and writes a part file
 every ``batch_size`` rows or ``flush_seconds`` seconds, whichever comes
 first, and everything left on ``close``.
@@ -13,8 +14,10 @@ so a reader that lists ``*.parquet`` never sees half a file. Each row is
 one predicted instance with the columns ``request_id`` (string),
 ``model_name`` (string), ``model_version`` (int64), ``timestamp``
 (timestamp[us, UTC]), ``latency_ms`` (float64), then ``input.<name>`` per
-signature input and ``output.<name>`` per output. A ``(-1, k)`` output such
-as class probabilities is a list column.
+signature input and ``output.<name>`` per output. Integer tensors become
+int64 columns (UINT64 stays uint64), floating ones float64, BOOL bool and
+BYTES string. A ``(-1, k)`` output such as class probabilities is a list
+column of those, for example list<double>.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Open Inference Protocol v2 (REST) requests and responses for one served model.
 
-The protocol is the one KServe, Triton and MLServer speak. An inference
+The protocol is the one KServe, Triton and MLServer implement. An inference
 request is a JSON object with named input tensors, each with a datatype,
-a shape and its values in row-major order (flat or nested), or, with the
-binary tensor data extension, a JSON header of ``Inference-Header-Content-
-Length`` bytes followed by the raw tensors. ``BYTES`` tensors are UTF-8
+a shape and its values in row-major order (flat or nested). With the
+binary tensor data extension, the body is a JSON header of
+``Inference-Header-Content-Length`` bytes followed by the raw tensors. ``BYTES`` tensors are UTF-8
 strings in JSON and length-prefixed (4-byte little-endian) in binary form.
 
 Tabular models take one tensor per column, shaped ``[n]`` or ``[n, 1]``.
@@ -70,7 +70,7 @@ def accepted_datatypes(expected: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class InputRule:
-    """How one signature input is checked and converted."""
+    """Checking and conversion rules of one signature input."""
 
     spec: TensorSpec
     accepted: frozenset[str]
@@ -124,14 +124,16 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def load_json(body: bytes | memoryview, what: str) -> dict[str, Any]:
-    """Parse a JSON object, or raise ``InvalidInputError`` saying what was expected."""
+def load_json(body: bytes | memoryview, description: str) -> dict[str, Any]:
+    """Parse a JSON object, or raise ``InvalidInputError`` naming the ``description``."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"Invalid JSON in the {what}: {exc}.") from None
+        raise InvalidInputError(f"Invalid JSON in the {description}: {exc}.") from None
     if not isinstance(document, dict):
-        raise InvalidInputError(f"The {what} must be a JSON object; got {type(document).__name__}.")
+        raise InvalidInputError(
+            f"The {description} must be a JSON object; got {type(document).__name__}."
+        )
     return document
 
 
@@ -285,15 +287,15 @@ def _checked_shape(shape: Any, rule: InputRule) -> list[int]:
     expected = list(rule.spec.shape)
     if rule.tabular:
         fits = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
-        wanted = "[n] or [n, 1]"
+        expected_text = "[n] or [n, 1]"
     else:
         fits = len(shape) == len(expected) and all(
-            want in (-1, got) for want, got in zip(expected, shape, strict=True)
+            dim in (-1, got) for dim, got in zip(expected, shape, strict=True)
         )
-        wanted = str(expected)
+        expected_text = str(expected)
     if not fits:
         raise SignatureError(
-            f"Input {name!r} has shape {shape}; expected {wanted}.",
+            f"Input {name!r} has shape {shape}; expected {expected_text}.",
             input=name,
             expected=expected,
             got=shape,
@@ -442,15 +444,15 @@ def encode_infer_response(
         selected = request.outputs
     tensors: list[dict[str, Any]] = []
     chunks: list[bytes] = []
-    for wanted in selected:
-        array = outputs[wanted.name]
-        datatype = output_datatype(array, schema.outputs.get(wanted.name))
+    for requested in selected:
+        array = outputs[requested.name]
+        datatype = output_datatype(array, schema.outputs.get(requested.name))
         tensor: dict[str, Any] = {
-            "name": wanted.name,
+            "name": requested.name,
             "datatype": datatype,
             "shape": list(array.shape),
         }
-        if wanted.binary:
+        if requested.binary:
             raw = binary_values(array, datatype)
             tensor["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)

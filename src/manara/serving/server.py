@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from manara.config import Settings, load_settings
@@ -22,8 +23,17 @@ MODEL_ENV = "MANARA_SERVE_MODEL"
 LOG_LEVEL_ENV = "MANARA_SERVE_LOG_LEVEL"
 
 
-def build_app(workspace: Workspace, ref: str, prediction_log: bool = True) -> InferenceApp:
-    """Resolve ``ref`` (``NAME``, ``NAME@ALIAS`` or ``NAME:VERSION``), load it, build the app."""
+def build_app(
+    workspace: Workspace,
+    ref: str,
+    prediction_log: bool = True,
+    on_shutdown: Callable[[], None] | None = None,
+) -> InferenceApp:
+    """Resolve ``ref`` (``NAME``, ``NAME@ALIAS`` or ``NAME:VERSION``), load it, build the app.
+
+    ``on_shutdown`` runs after the prediction log is flushed, for example to
+    close a workspace that the caller opened only for this server.
+    """
     from manara.registry.service import RegistryService
 
     loaded = RegistryService(workspace.context()).load(ref)
@@ -47,7 +57,7 @@ def build_app(workspace: Workspace, ref: str, prediction_log: bool = True) -> In
             batch_size=settings.prediction_log_batch_size,
             flush_seconds=settings.prediction_log_flush_seconds,
         )
-    return InferenceApp(model, auth, writer, clock=workspace.clock, on_shutdown=workspace.close)
+    return InferenceApp(model, auth, writer, clock=workspace.clock, on_shutdown=on_shutdown)
 
 
 def resolve_ref(workspace: Workspace, ref: str) -> str:
@@ -61,7 +71,7 @@ def app_from_environment() -> InferenceApp:
     """Application factory for uvicorn worker processes (``--workers`` above 1)."""
     configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), json_lines=True)
     workspace = Workspace.open(load_settings())
-    return build_app(workspace, os.environ[MODEL_ENV])
+    return build_app(workspace, os.environ[MODEL_ENV], on_shutdown=workspace.close)
 
 
 def uvicorn_options() -> dict[str, Any]:
@@ -97,7 +107,7 @@ def serve(
     workspace = Workspace.open(settings)
     if workers <= 1:
         try:
-            app = build_app(workspace, ref)
+            app = build_app(workspace, ref, on_shutdown=workspace.close)
         except BaseException:
             workspace.close()
             raise
