@@ -3,14 +3,15 @@
 ``compute_drift`` tests each feature on its own and then counts the drifted
 features. Rules, all set by ``DriftConfig``:
 
-- Feature type: bool, object, string and category columns are categorical;
-  integer columns with at most ``max_integer_categories`` (20) distinct
-  reference values are categorical too; other numeric columns are numeric.
+- Feature type: bool, object, string and category columns are categorical.
+  Integer columns with at most ``max_integer_categories`` (20) distinct
+  reference values are categorical too. Other numeric columns are numeric.
   ``categorical=`` and ``numeric=`` override the choice per feature.
-- Numeric features: two-sample Kolmogorov-Smirnov test, Wasserstein distance
-  (raw and divided by the reference standard deviation) and PSI over
-  reference deciles. Chi-square and PSI for categorical features, on the
-  counts over the union of the categories of both samples.
+- Numeric features get the two-sample Kolmogorov-Smirnov test, the
+  Wasserstein distance (raw and divided by the reference standard deviation)
+  and PSI over reference deciles. Categorical features get the chi-square
+  test and PSI, on the counts over the union of the categories of both
+  samples.
 - Decision: when both samples have more than ``large_sample_size`` (1,000)
   values, the normalised Wasserstein distance (> 0.1) or PSI (> 0.2)
   decides; otherwise the KS or chi-square p-value (< 0.05) does.
@@ -196,7 +197,7 @@ def _numeric_values(series: pd.Series, name: str, forced: bool) -> FloatArray:
             series = pd.to_numeric(series, errors="raise")
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(
-                f"Feature {name!r} was declared numeric but holds values that are not numbers "
+                f"Feature {name!r} was declared numeric but contains values that are not numbers "
                 f"({exc}). Remove it from numeric= or clean the column."
             ) from exc
     values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
@@ -305,19 +306,28 @@ def _numeric_feature(
     if problem is not None:
         return _not_tested(name, "numeric", "insufficient_data", ref_summary, cur_summary, problem)
 
-    ks_statistic, ks_p_value = statistics.ks_test(ref_values, cur_values)
-    distance, normalised = statistics.wasserstein(ref_values, cur_values)
-    values = {
+    values = _numeric_statistics(ref_values, cur_values, config)
+    distribution = _histogram(ref_values, cur_values, config.histogram_bins)
+    return _tested(name, "numeric", ref_summary, cur_summary, values, distribution, config)
+
+
+def _numeric_statistics(
+    reference: FloatArray, current: FloatArray, config: DriftConfig
+) -> dict[str, float]:
+    ks_statistic, ks_p_value = statistics.ks_test(reference, current)
+    distance, normalised = statistics.wasserstein(reference, current)
+    return {
         "ks_statistic": ks_statistic,
         "ks_p_value": ks_p_value,
         "wasserstein": distance,
         "wasserstein_normalised": normalised,
-        "psi": statistics.numeric_psi(ref_values, cur_values, config.psi_bins, config.psi_epsilon),
+        "psi": statistics.numeric_psi(reference, current, config.psi_bins, config.psi_epsilon),
     }
-    edges, ref_counts, cur_counts = statistics.histogram(
-        ref_values, cur_values, config.histogram_bins
-    )
-    distribution = Distribution(
+
+
+def _histogram(reference: FloatArray, current: FloatArray, bins: int) -> Distribution:
+    edges, ref_counts, cur_counts = statistics.histogram(reference, current, bins)
+    return Distribution(
         kind="histogram",
         labels=tuple(
             f"{low:.4g} to {high:.4g}" for low, high in zip(edges[:-1], edges[1:], strict=True)
@@ -326,32 +336,49 @@ def _numeric_feature(
         reference_counts=tuple(int(c) for c in ref_counts),
         current_counts=tuple(int(c) for c in cur_counts),
     )
-    test: TestName
-    if _is_large(ref_summary, cur_summary, config):
-        threshold = config.wasserstein_threshold
-        drifted, score = normalised > threshold, normalised / threshold
-        test = "wasserstein"
-    else:
-        threshold = config.ks_alpha
-        drifted, score = ks_p_value < threshold, p_value_score(ks_p_value, threshold)
-        test = "ks"
+
+
+def _decide(
+    feature_type: FeatureType, values: dict[str, float], large: bool, config: DriftConfig
+) -> tuple[TestName, float, bool, float]:
+    """Return the deciding test, its threshold, the drift flag and the drift score."""
+    if feature_type == "numeric" and large:
+        distance, threshold = values["wasserstein_normalised"], config.wasserstein_threshold
+        return "wasserstein", threshold, distance > threshold, distance / threshold
+    if feature_type == "numeric":
+        p_value, alpha = values["ks_p_value"], config.ks_alpha
+        return "ks", alpha, p_value < alpha, p_value_score(p_value, alpha)
+    if large:
+        distance, threshold = values["psi"], config.psi_threshold
+        return "psi", threshold, distance > threshold, distance / threshold
+    p_value, alpha = values["chi_square_p_value"], config.chi_square_alpha
+    return "chi_square", alpha, p_value < alpha, p_value_score(p_value, alpha)
+
+
+def _tested(
+    name: str,
+    feature_type: FeatureType,
+    reference: SampleSummary,
+    current: SampleSummary,
+    values: dict[str, float],
+    distribution: Distribution,
+    config: DriftConfig,
+) -> FeatureDrift:
+    large = min(reference.count, current.count) > config.large_sample_size
+    test, threshold, drifted, score = _decide(feature_type, values, large, config)
     return FeatureDrift(
         name=name,
-        feature_type="numeric",
+        feature_type=feature_type,
         status="ok",
         drift_detected=bool(drifted),
         test=test,
         threshold=threshold,
         drift_score=score,
-        reference=ref_summary,
-        current=cur_summary,
+        reference=reference,
+        current=current,
         statistics=values,
         distribution=distribution,
     )
-
-
-def _is_large(reference: SampleSummary, current: SampleSummary, config: DriftConfig) -> bool:
-    return min(reference.count, current.count) > config.large_sample_size
 
 
 def _categorical_feature(
@@ -379,28 +406,8 @@ def _categorical_feature(
         "chi_square_dof": float(dof),
         "psi": statistics.psi(ref_counts, cur_counts, config.psi_epsilon),
     }
-    test: TestName
-    if _is_large(ref_summary, cur_summary, config):
-        threshold = config.psi_threshold
-        drifted, score = values["psi"] > threshold, values["psi"] / threshold
-        test = "psi"
-    else:
-        threshold = config.chi_square_alpha
-        drifted, score = chi_p_value < threshold, p_value_score(chi_p_value, threshold)
-        test = "chi_square"
-    return FeatureDrift(
-        name=name,
-        feature_type="categorical",
-        status="ok",
-        drift_detected=bool(drifted),
-        test=test,
-        threshold=threshold,
-        drift_score=score,
-        reference=ref_summary,
-        current=cur_summary,
-        statistics=values,
-        distribution=_category_distribution(counts, config.max_chart_categories),
-    )
+    distribution = _category_distribution(counts, config.max_chart_categories)
+    return _tested(name, "categorical", ref_summary, cur_summary, values, distribution, config)
 
 
 def _category_distribution(counts: pd.DataFrame, limit: int) -> Distribution:
@@ -409,10 +416,10 @@ def _category_distribution(counts: pd.DataFrame, limit: int) -> Distribution:
     order = (shares["reference"] + shares["current"]).sort_values(ascending=False, kind="stable")
     ordered = counts.loc[order.index]
     if len(ordered) > limit:
-        kept = ordered.iloc[: limit - 1]
+        top = ordered.iloc[: limit - 1]
         rest = ordered.iloc[limit - 1 :].sum(axis=0)
-        label = f"{_OTHER_LABEL} {len(ordered) - len(kept)} more"
-        ordered = pd.concat([kept, pd.DataFrame([rest], index=[label])])
+        label = f"{_OTHER_LABEL} {len(ordered) - len(top)} more"
+        ordered = pd.concat([top, pd.DataFrame([rest], index=[label])])
     return Distribution(
         kind="categories",
         labels=tuple(str(label) for label in ordered.index),

@@ -55,7 +55,7 @@ class ReportFiles:
 
 @dataclass(frozen=True)
 class ReportContext:
-    """What the report is about, shown in its header and stored in the JSON."""
+    """Description of the compared samples and the report time, shown in the header and stored in the JSON."""
 
     generated_at: datetime
     reference: str = "reference"
@@ -158,6 +158,7 @@ def _histogram_chart(distribution: Distribution) -> dict[str, Any]:
     top = max(reference + current) or 1.0
     plot_height = _HISTOGRAM_HEIGHT - 18
     slot = (_CHART_WIDTH - 2 * _MARGIN) / len(reference)
+
     bars = []
     for i, label in enumerate(distribution.labels):
         for offset, sample, shares, counts in (
@@ -175,19 +176,12 @@ def _histogram_chart(distribution: Distribution) -> dict[str, Any]:
                     "title": _bar_title(label, sample, shares[i], counts[i]),
                 }
             )
+
+    bottom = _HISTOGRAM_HEIGHT - 4
+    low, high = format_number(distribution.edges[0]), format_number(distribution.edges[-1])
     texts = [
-        {
-            "x": _MARGIN,
-            "y": _HISTOGRAM_HEIGHT - 4,
-            "anchor": "start",
-            "text": format_number(distribution.edges[0]),
-        },
-        {
-            "x": _CHART_WIDTH - _MARGIN,
-            "y": _HISTOGRAM_HEIGHT - 4,
-            "anchor": "end",
-            "text": format_number(distribution.edges[-1]),
-        },
+        {"x": _MARGIN, "y": bottom, "anchor": "start", "text": low},
+        {"x": _CHART_WIDTH - _MARGIN, "y": bottom, "anchor": "end", "text": high},
     ]
     return {
         "width": _CHART_WIDTH,

@@ -1,7 +1,7 @@
 """Drift settings and results: plain dataclasses with a stable dictionary form.
 
-``DriftReport.to_dict`` is the JSON schema of the drift report (version
-``SCHEMA_VERSION``); ``DriftReport.from_dict`` reads it back, so a report
+``DriftReport.to_dict`` defines the JSON schema of the drift report, version
+``SCHEMA_VERSION``. ``DriftReport.from_dict`` reads it back, so a report
 written to JSON and read again compares equal to the original.
 """
 
@@ -22,7 +22,7 @@ TestName = Literal["ks", "wasserstein", "chi_square", "psi"]
 
 # A p-value of exactly 0 (SciPy underflow) is scored as this value so that
 # drift scores stay finite and JSON-safe.
-_SMALLEST_P_VALUE = 1e-300
+_MIN_P_VALUE = 1e-300
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class Distribution:
 class FeatureDrift:
     """The drift result of one feature.
 
-    ``statistics`` always holds every statistic of the feature's type, not
+    ``statistics`` contains every statistic of the feature's type, not
     only the one that decided: ``ks_statistic``, ``ks_p_value``,
     ``wasserstein``, ``wasserstein_normalised`` and ``psi`` for numeric
     features, and ``chi_square``, ``chi_square_p_value``, ``chi_square_dof``
@@ -149,7 +149,7 @@ class FeatureDrift:
     statistics: Mapping[str, float] = field(default_factory=dict)
     distribution: Distribution | None = None
     message: str = ""
-    """Why the feature was not tested, when it was not."""
+    """Reason the feature was not tested; empty for a tested feature."""
 
     @property
     def statistic(self) -> float | None:
@@ -234,7 +234,7 @@ class DriftReport:
 
 def p_value_score(p_value: float, alpha: float) -> float:
     """Score a p-value so that 1 is the threshold: log(p) / log(alpha)."""
-    return math.log(max(p_value, _SMALLEST_P_VALUE)) / math.log(alpha) if p_value < 1 else 0.0
+    return math.log(max(p_value, _MIN_P_VALUE)) / math.log(alpha) if p_value < 1 else 0.0
 
 
 def _plain(value: Any) -> Any:

@@ -190,6 +190,7 @@ def read_prediction_log(
                 f"The {name} time {value.isoformat()} has no timezone. Pass an aware time, "
                 "such as datetime(2013, 7, 1, tzinfo=UTC)."
             )
+
     label = f"{model}" + (f" version {version}" if version is not None else "")
     files = prediction_files(predictions_dir, model, version)
     if not files:
@@ -198,18 +199,18 @@ def read_prediction_log(
             "and send requests first, or check MANARA_HOME and the model name.",
             model=model,
         )
-    # Permissive promotion lets a column written as int64 in one file and
-    # float64 in another be read as float64 from both.
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
-    dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
-    time_type = pa.timestamp("us", tz="UTC")
-    condition = None
-    if since is not None:
-        condition = ds.field(TIME_COLUMN) >= pa.scalar(since.astimezone(UTC), type=time_type)
-    if until is not None:
-        before = ds.field(TIME_COLUMN) < pa.scalar(until.astimezone(UTC), type=time_type)
-        condition = before if condition is None else condition & before
-    table = dataset.to_table(filter=condition)
+    try:
+        # Permissive promotion lets a column written as int64 in one file and
+        # float64 in another be read as float64 from both.
+        schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+        dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
+        table = dataset.to_table(filter=_time_filter(since, until))
+    except pa.ArrowException as exc:
+        raise InvalidInputError(
+            f"Could not read the prediction log of model {label} under {predictions_dir}: "
+            f"{exc}. Check that its part files come from the Manara inference server."
+        ) from exc
+
     if table.num_rows == 0:
         raise InvalidInputError(
             f"The prediction log of model {label} has no rows between "
@@ -221,8 +222,19 @@ def read_prediction_log(
     return frame
 
 
+def _time_filter(since: datetime | None, until: datetime | None) -> ds.Expression | None:
+    time_type = pa.timestamp("us", tz="UTC")
+    condition = None
+    if since is not None:
+        condition = ds.field(TIME_COLUMN) >= pa.scalar(since.astimezone(UTC), type=time_type)
+    if until is not None:
+        before = ds.field(TIME_COLUMN) < pa.scalar(until.astimezone(UTC), type=time_type)
+        condition = before if condition is None else condition & before
+    return condition
+
+
 def _drop_list_inputs(table: pa.Table) -> pa.Table:
-    """Drop input columns that hold a vector per row: the drift tests compare scalars."""
+    """Drop input columns with a vector per row, because the drift tests compare scalars."""
     dropped = [
         f.name for f in table.schema if f.name.startswith(INPUT_PREFIX) and pa.types.is_list(f.type)
     ]

@@ -28,9 +28,9 @@ def wasserstein(reference: FloatArray, current: FloatArray) -> tuple[float, floa
 
     Dividing by the (population) standard deviation makes one threshold
     usable across features of any scale. When the reference is constant its
-    standard deviation is 0, so the pooled sample's is used instead; that is
+    standard deviation is 0, so the pooled sample's is used instead. That is
     0 only when every value of both samples is the same, and then the
-    distance is 0 too and so is the normalised value.
+    distance and the normalised value are 0 too.
     """
     distance = float(stats.wasserstein_distance(reference, current))
     scale = float(np.std(reference))
