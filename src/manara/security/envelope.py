@@ -27,9 +27,9 @@ touching the body. The context fields in the header are a copy for
 the associated data is built from the caller's context, never from the
 header alone.
 
-NOTE: one envelope is sealed in a single AES-GCM call, which the
-cryptography package limits to 2**31 - 1 bytes; larger artifacts are
-rejected until a chunked format exists.
+NOTE: one envelope is sealed in a single AES-GCM call, and the
+cryptography package limits one call to 2**31 - 1 bytes. Larger artifacts
+are rejected until a chunked format exists.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _MAX_FIELD_BYTES = 1 << 16
 
 @dataclass(frozen=True)
 class ArtifactContext:
-    """Where an artifact belongs; every field is bound into its ciphertext."""
+    """The owner and placement of an artifact; every field is bound into its ciphertext."""
 
     project: str
     artifact_id: str
@@ -168,10 +168,11 @@ def _corrupt(reason: str) -> IntegrityError:
 def check_context(header: EnvelopeHeader, expected: ArtifactContext) -> None:
     """Raise ``IntegrityError`` naming the first field where the header's context differs."""
     for item in fields(expected):
-        stored, wanted = getattr(header.context, item.name), getattr(expected, item.name)
-        if stored != wanted:
+        stored = getattr(header.context, item.name)
+        requested = getattr(expected, item.name)
+        if stored != requested:
             raise IntegrityError(
-                f"The object was encrypted for {item.name} {stored!r}, not {wanted!r}: it was "
+                f"The object was encrypted for {item.name} {stored!r}, not {requested!r}: it was "
                 "moved from another context and was not decrypted. Read it in its own "
                 "context, or restore the right object.",
                 field=item.name,

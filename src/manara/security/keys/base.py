@@ -1,6 +1,6 @@
 """The KeyProvider port: key encryption keys (KEKs) that wrap per-object data keys.
 
-A provider holds numbered versions of one KEK. Each version is in one state:
+A provider manages numbered versions of one KEK. Each version is in one state:
 
 ============  ===========  =============  =====================================
 state         wraps new    unwraps        how it gets there

@@ -1,11 +1,10 @@
 """CloudKMSKeyProvider: KEKs held in a cloud KMS with the AWS KMS API.
 
 The provider takes a client object with the AWS KMS method names and
-keyword arguments; ``boto3.client("kms", region_name="me-central-1")``
-fits as it is (Manara does not depend on boto3). AWS KMS has no per-key
-version to retire, so each version here is its own KMS key, and a small
-0600 JSON table beside the keyring (no key material in it) maps versions
-to KMS key ids:
+keyword arguments, so ``boto3.client("kms", region_name="me-central-1")``
+fits as it is. Manara does not depend on boto3. AWS KMS has no per-key
+version to retire, so each version here is its own KMS key. A small 0600
+JSON table (no key material in it) maps versions to KMS key ids:
 
 - ``rotate`` calls ``CreateKey`` and makes the new key active;
 - ``retire`` and ``reinstate`` call ``DisableKey`` and ``EnableKey``;
