@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,7 +124,12 @@ class PredictionLogWriter:
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._sink = sink
-        self._queue: queue.Queue[PredictionRecord | None] = queue.Queue(max_pending)
+        self._max_pending = max_pending
+        # A deque's append and popleft are atomic, so the request path takes no
+        # lock and wakes the writer only when a batch is ready or on close.
+        self._queue: deque[tuple[float, PredictionRecord]] = deque()
+        self._wake = threading.Event()
+        self._closing = False
         self._thread: threading.Thread | None = None
         self._dropped = 0
         self._last_drop_warning = float("-inf")
@@ -147,29 +152,35 @@ class PredictionLogWriter:
 
     def submit(self, record: PredictionRecord) -> bool:
         """Queue one request's records; return False when they were dropped."""
-        try:
-            self._queue.put_nowait(record)
-            return True
-        except queue.Full:
-            self._dropped += 1
-            now = time.monotonic()
-            if now - self._last_drop_warning >= _DROP_WARNING_SECONDS:
-                self._last_drop_warning = now
-                logger.warning(
-                    "prediction log queue full model=%s version=%s dropped_requests=%d; "
-                    "the disk is slower than the request rate",
-                    self.model_name,
-                    self.model_version,
-                    self._dropped,
-                )
+        queued = len(self._queue)
+        if queued >= self._max_pending:
+            self._count_drop()
             return False
+        self._queue.append((time.monotonic(), record))
+        if queued + 1 >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def _count_drop(self) -> None:
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._last_drop_warning >= _DROP_WARNING_SECONDS:
+            self._last_drop_warning = now
+            logger.warning(
+                "prediction log queue full model=%s version=%s dropped_requests=%d; "
+                "the disk is slower than the request rate",
+                self.model_name,
+                self.model_version,
+                self._dropped,
+            )
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Write everything queued, then stop the thread."""
         thread = self._thread
         if thread is None:
             return
-        self._queue.put(None)
+        self._closing = True
+        self._wake.set()
         thread.join(timeout)
         if thread.is_alive():
             logger.error(
@@ -177,6 +188,7 @@ class PredictionLogWriter:
             )
             return
         self._thread = None
+        self._closing = False
         logger.info(
             "prediction log stopped rows_written=%d rows_failed=%d dropped_requests=%d",
             self.rows_written,
@@ -189,22 +201,24 @@ class PredictionLogWriter:
         rows = 0
         deadline = float("inf")
         while True:
-            timeout = max(0.0, deadline - time.monotonic()) if pending else None
-            try:
-                record = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                # The oldest pending record has waited flush_seconds.
-                self._flush(pending)
-                pending, rows = [], 0
-                continue
-            if record is None:
+            timeout = deadline - time.monotonic() if pending else self._flush_seconds
+            self._wake.wait(max(0.0, timeout))
+            self._wake.clear()
+            closing = self._closing
+            while self._queue:
+                queued_at, record = self._queue.popleft()
+                if not pending:
+                    # The oldest pending record is written flush_seconds after it was queued.
+                    deadline = queued_at + self._flush_seconds
+                pending.append(record)
+                rows += _row_count(record)
+                if rows >= self._batch_size:
+                    self._flush(pending)
+                    pending, rows = [], 0
+            if closing:
                 self._flush(pending)
                 return
-            if not pending:
-                deadline = time.monotonic() + self._flush_seconds
-            pending.append(record)
-            rows += _row_count(record)
-            if rows >= self._batch_size or time.monotonic() >= deadline:
+            if pending and time.monotonic() >= deadline:
                 self._flush(pending)
                 pending, rows = [], 0
 

@@ -15,6 +15,7 @@ every other mismatch is rejected with a ``SignatureError`` naming the input.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 import uuid
@@ -120,8 +121,15 @@ class InferRequest:
     """Default for outputs not named: the ``binary_data_output`` request parameter."""
 
 
+# A random per-process prefix and a counter: unique without a system call per
+# request (os.urandom, behind uuid4, can cost tens of microseconds).
+_ID_PREFIX = uuid.uuid4().hex[:20]
+_ID_COUNTER = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """Return a 32-character hex id, unique within and across server processes."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 def load_json(body: bytes | memoryview, description: str) -> dict[str, Any]:
