@@ -376,3 +376,17 @@ def test_constant_reference_detects_change() -> None:
     assert result.test == "wasserstein"
     assert result.drift_detected
     assert math.isfinite(result.drift_score)
+
+
+def test_unused_categories_ignored() -> None:
+    categories = ["a", "b", "unused"]
+    reference = pd.DataFrame({"c": pd.Categorical(["a", "b"] * 50, categories=categories)})
+    current = pd.DataFrame({"c": pd.Categorical(["a", "b", "b"] * 30, categories=categories)})
+    expected = stats.chi2_contingency(np.array([[50, 50], [30, 60]]), correction=False)
+
+    result = compute_drift(reference, current).feature("c")
+
+    assert result.distribution is not None
+    assert sorted(result.distribution.labels) == ["a", "b"]
+    assert result.statistics["chi_square"] == pytest.approx(expected.statistic)
+    assert result.statistics["chi_square_dof"] == 1

@@ -31,6 +31,7 @@ import logging
 from collections.abc import Collection, Hashable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from manara.errors import InvalidInputError
@@ -205,18 +206,27 @@ def _numeric_values(series: pd.Series, name: str, forced: bool) -> FloatArray:
     return finite
 
 
-def _category_labels(series: pd.Series) -> pd.Series:
-    """Return the non-missing values of a column as strings, whole floats written as integers.
+def _category_counts(series: pd.Series) -> pd.Series:
+    """Count the non-missing values of a column by label: the value as text.
 
-    A missing value turns an integer column into floats, so without this
-    the category 1 of one sample would not match the 1.0 of the other.
+    Whole floats are written as integers because a missing value turns an
+    integer column into floats, and the category 1 of one sample must match
+    the 1.0 of the other. Values are counted before they are converted, so
+    only the distinct values are turned into text.
     """
-    values = series.dropna()
+    counts = series.value_counts(dropna=True)
+    counts = counts[counts > 0]
+    values = counts.index
+    labels: npt.NDArray[np.str_] | list[str]
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         as_float = values.to_numpy(dtype=np.float64)
         if bool(np.all(np.isfinite(as_float) & (as_float == np.round(as_float)))):
-            return pd.Series(as_float.astype(np.int64).astype(str), dtype=object)
-    return pd.Series(values.astype(object).map(str).to_numpy(), dtype=object)
+            labels = as_float.astype(np.int64).astype(str)
+        else:
+            labels = as_float.astype(str)
+    else:
+        labels = [str(value) for value in values]
+    return counts.groupby(np.asarray(labels, dtype=object)).sum().astype(np.int64)
 
 
 def _sample_summary(rows: int, count: int) -> SampleSummary:
@@ -384,19 +394,17 @@ def _tested(
 def _categorical_feature(
     name: str, ref_column: pd.Series, cur_column: pd.Series, config: DriftConfig
 ) -> FeatureDrift:
-    ref_labels = _category_labels(ref_column)
-    cur_labels = _category_labels(cur_column)
-    ref_summary = _sample_summary(len(ref_column), len(ref_labels))
-    cur_summary = _sample_summary(len(cur_column), len(cur_labels))
+    ref_categories = _category_counts(ref_column)
+    cur_categories = _category_counts(cur_column)
+    ref_summary = _sample_summary(len(ref_column), int(ref_categories.sum()))
+    cur_summary = _sample_summary(len(cur_column), int(cur_categories.sum()))
     problem = _too_few(ref_summary, cur_summary, config)
     if problem is not None:
         return _not_tested(
             name, "categorical", "insufficient_data", ref_summary, cur_summary, problem
         )
 
-    counts = pd.DataFrame(
-        {"reference": ref_labels.value_counts(), "current": cur_labels.value_counts()}
-    ).fillna(0)
+    counts = pd.DataFrame({"reference": ref_categories, "current": cur_categories}).fillna(0)
     ref_counts = counts["reference"].to_numpy(dtype=np.int64)
     cur_counts = counts["current"].to_numpy(dtype=np.int64)
     chi_square, chi_p_value, dof = statistics.chi_square_test(ref_counts, cur_counts)
