@@ -19,7 +19,7 @@ from manara.errors import (
     ManaraError,
     NotFoundError,
 )
-from manara.security import envelope
+from manara.security import envelope, keyfiles
 from manara.security.envelope import ArtifactContext, EnvelopeHeader
 from manara.security.keys import KeyState, LocalKeyring
 from manara.stores.artifacts import ArtifactStore
@@ -279,3 +279,20 @@ def test_round_trip_property(
     blob = envelope.encrypt(payload, context, shared_keyring)
     assert envelope.decrypt(blob, context, shared_keyring) == payload
     assert envelope.split(blob)[1] == envelope.split(envelope.rewrap(blob, shared_keyring))[1]
+
+
+def test_failed_write_keeps_keyring(keyring: LocalKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    keyring.active_version()
+    before = keyring.path.read_bytes()
+
+    def crash(source: object, target: object) -> None:
+        raise OSError("simulated crash before rename")
+
+    monkeypatch.setattr(keyfiles.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        keyring.rotate()
+    monkeypatch.undo()
+    assert keyring.path.read_bytes() == before
+    assert keyring.active_version() == 1
+    leftovers = [p.name for p in keyring.path.parent.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []

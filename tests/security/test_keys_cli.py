@@ -6,11 +6,13 @@ from typer.testing import CliRunner
 
 from manara.cli.main import build_app
 from manara.config import Settings
-from manara.errors import ConflictError, NotFoundError
+from manara.errors import ConflictError, NotFoundError, PermissionDeniedError
 from manara.security.envelope import ArtifactContext
+from manara.security.keyops import KeyService
 from manara.security.keys import local_keyring
 from manara.stores.artifacts import ArtifactStore
 from manara.stores.artifacts.encrypted import EncryptedArtifactStore, EncryptedRef
+from manara.workspace import Workspace
 
 CONTEXT = ArtifactContext("default", "model-1", "confidential", "aws/me-central-1")
 
@@ -129,3 +131,17 @@ def test_public_key_printed(home: Path) -> None:
     assert code == 0, output
     assert output.startswith("-----BEGIN PUBLIC KEY-----")
     assert "PRIVATE" not in output
+
+
+def test_rotate_needs_permission(sqlite_workspace: Workspace) -> None:
+    viewer = sqlite_workspace.create_principal("auditor", {"viewer"})
+    store = EncryptedArtifactStore(
+        sqlite_workspace.artifacts, local_keyring(sqlite_workspace.settings)
+    )
+    service = KeyService(sqlite_workspace.context(viewer), store)
+    assert [usage.version.version for usage in service.list_versions()] == [1]
+    with pytest.raises(PermissionDeniedError, match="key.rotate"):
+        service.rotate()
+    with pytest.raises(PermissionDeniedError, match="key.destroy"):
+        service.destroy(1, confirmed=True)
+    assert store.provider.active_version() == 1

@@ -120,12 +120,12 @@ def check_data_key(data_key: bytes) -> None:
         )
 
 
-def check_same_key(provider: KeyProvider, wrapped: WrappedKey) -> None:
+def check_same_key(provider: str, key_id: str, wrapped: WrappedKey) -> None:
     """Raise ``NotFoundError`` when ``wrapped`` belongs to another provider or KEK."""
-    if wrapped.provider != provider.provider or wrapped.key_id != provider.key_id:
+    if wrapped.provider != provider or wrapped.key_id != key_id:
         raise NotFoundError(
             f"The data key was wrapped by {wrapped.provider} key {wrapped.key_id!r}, but the "
-            f"configured key provider is {provider.provider} key {provider.key_id!r}. "
+            f"configured key provider is {provider} key {key_id!r}. "
             "Configure the key provider that wrote the object.",
             key_id=wrapped.key_id,
         )

@@ -129,7 +129,7 @@ class CloudKMSKeyProvider:
 
     def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
         table = self._table()
-        check_same_key(self, wrapped)
+        check_same_key(PROVIDER, table.key_id, wrapped)
         record = table.get(wrapped.version)
         check_can_unwrap(table.key_id, record)
         response = self._kms(

@@ -93,7 +93,7 @@ class LocalKeyring:
 
     def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
         table = self._table()
-        check_same_key(self, wrapped)
+        check_same_key(PROVIDER, table.key_id, wrapped)
         record = table.get(wrapped.version)
         check_can_unwrap(table.key_id, record)
         nonce, sealed = wrapped.ciphertext[:NONCE_BYTES], wrapped.ciphertext[NONCE_BYTES:]

@@ -118,7 +118,7 @@ class VaultTransitKeyProvider:
         return WrappedKey(PROVIDER, self.key_id, _version_of(ciphertext), ciphertext.encode())
 
     def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
-        check_same_key(self, wrapped)
+        check_same_key(PROVIDER, self.key_id, wrapped)
         ciphertext = wrapped.ciphertext.decode("ascii", errors="replace")
         if _version_of(ciphertext) != wrapped.version:
             raise IntegrityError(
