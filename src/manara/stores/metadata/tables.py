@@ -176,3 +176,44 @@ model_aliases = Table(
     Column("version_id", String(ID), ForeignKey("model_versions.id"), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# The audit log is append-only: migration 0002 adds triggers that reject UPDATE
+# and DELETE on these tables (and TRUNCATE on PostgreSQL).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(ID), nullable=False, unique=True),
+    Column("time", UTCDateTime, nullable=False),
+    Column("principal_id", String(200), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(256), nullable=False),
+    Column("decision", String(8), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("leaf_hash", String(64), nullable=False),
+    Index("ix_audit_events_time", "time"),
+    Index("ix_audit_events_principal", "principal_id", "seq"),
+    Index("ix_audit_events_action", "action", "seq"),
+)
+
+# One row (id 1) whose size is the number of events; appends lock it to number them.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("frontier", JSON, nullable=False),
+)
