@@ -18,8 +18,8 @@ features. Rules, all set by ``DriftConfig``:
 - Missing values (and infinities in numeric features) are dropped per
   feature, and their share in each sample is reported.
 - A feature requested with ``features=`` that the current sample lacks gets
-  status ``missing_in_current``; one with fewer than ``min_sample_size``
-  values left on either side gets ``insufficient_data``. Neither is tested
+  status ``missing_in_current``. A feature with fewer than
+  ``min_sample_size`` values left on either side gets ``insufficient_data``. Neither is tested
   nor counted in the share of drifted features. An empty frame is an error.
 - Datetime and timedelta columns are left out of the default feature list
   and rejected when requested: convert them to numbers first.

@@ -49,7 +49,11 @@ class DriftConfig:
     chi_square_alpha: float = 0.05
     """Categorical, small samples: drift when the chi-square p-value is below this."""
     psi_threshold: float = 0.2
-    """Categorical, large samples: drift when PSI exceeds this (0.1-0.2 is a moderate shift)."""
+    """Categorical, large samples: drift when PSI exceeds this.
+
+    A common rule of thumb reads PSI from 0.1 to 0.2 as a moderate shift and
+    above 0.2 as a large one.
+    """
     psi_epsilon: float = 1e-4
     """Floor for empty-bin proportions in PSI, so that PSI stays finite."""
     psi_bins: int = 10

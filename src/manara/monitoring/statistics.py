@@ -43,8 +43,8 @@ def wasserstein(reference: FloatArray, current: FloatArray) -> tuple[float, floa
 def proportions(counts: npt.ArrayLike, epsilon: float) -> FloatArray:
     """Turn counts into proportions, raising each below ``epsilon`` to ``epsilon``.
 
-    The floored proportions are not renormalised: with the default epsilon
-    of 1e-4 the total moves by at most 1e-4 per empty bin.
+    The floored proportions are not renormalised, so the total moves by at
+    most ``epsilon`` per floored bin (1e-4 with the default settings).
     """
     values = np.asarray(counts, dtype=np.float64)
     total = float(values.sum())
