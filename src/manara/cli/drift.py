@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,16 +12,10 @@ from rich.table import Table
 
 from manara.cli.common import console, error_boundary, error_console, settings
 from manara.errors import InvalidInputError
-from manara.monitoring.drift import compute_drift
-from manara.monitoring.report import (
-    ReportContext,
-    ReportFiles,
-    format_number,
-    report_json,
-    write_reports,
-)
-from manara.monitoring.results import DriftConfig, DriftReport
-from manara.monitoring.sources import load_frame, parse_timestamp
+
+if TYPE_CHECKING:
+    from manara.monitoring.report import ReportFiles
+    from manara.monitoring.results import DriftReport
 
 _SOURCE_HELP = "CSV or Parquet file, run:<RUN_ID> or predictions:<MODEL>[:<VERSION>]."
 
@@ -130,6 +124,12 @@ def drift(
     0.2 for large samples. Exits 0 whether or not drift is found, unless
     --fail-on-drift is given.
     """
+    # Imported here because pandas and SciPy would slow every other command's start.
+    from manara.monitoring.drift import compute_drift
+    from manara.monitoring.report import ReportContext, report_json, write_reports
+    from manara.monitoring.results import DriftConfig
+    from manara.monitoring.sources import load_frame, parse_timestamp
+
     window_since = parse_timestamp(since, "--since") if since else None
     window_until = parse_timestamp(until, "--until") if until else None
     if window_since and window_until and window_since >= window_until:
@@ -137,13 +137,9 @@ def drift(
     config = DriftConfig(drift_share=drift_share)
     current_settings = settings()
 
-    reference_frame = load_frame(reference, settings=current_settings)
-    current_frame = load_frame(
-        current, settings=current_settings, since=window_since, until=window_until
-    )
     report = compute_drift(
-        reference_frame,
-        current_frame,
+        load_frame(reference, settings=current_settings),
+        load_frame(current, settings=current_settings, since=window_since, until=window_until),
         _names(features) or None,
         config,
         categorical=_names(categorical),
@@ -164,6 +160,8 @@ def drift(
 
 
 def _print_report(report: DriftReport, files: ReportFiles) -> None:
+    from manara.monitoring.report import format_number
+
     table = Table(title="Data drift by feature")
     for column in ("feature", "type", "test", "statistic", "p-value", "drift"):
         table.add_column(column, justify="right" if column in ("statistic", "p-value") else "left")
