@@ -18,6 +18,7 @@ from manara.context import Context
 from manara.registry.service import RegistryService
 from manara.tracking.service import TrackingService
 from manara.workspace import Workspace
+from tests.sdk_modes import client  # noqa: F401
 
 NUMERIC = ["amount", "visits"]
 CATEGORICAL = ["plan"]

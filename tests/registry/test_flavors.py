@@ -12,11 +12,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from manara.errors import UnsafeArtifactError
+from manara.registry.entities import Signature
 from manara.registry.flavors import flavor_by_name
 from manara.registry.onnx import ONNX_FILE, OnnxRunner
 from manara.registry.packaging import build_package
 from manara.registry.signature import SignatureValidator
-from manara.registry.entities import Signature
 from tests.registry.conftest import fit_pipeline, make_frame, preprocessor
 
 
@@ -74,7 +74,9 @@ def test_xgboost_round_trip() -> None:
 def test_xgboost_regressor_round_trip() -> None:
     xgboost = pytest.importorskip("xgboost")
     frame, target = make_frame()
-    model = Pipeline([("prepare", preprocessor()), ("model", xgboost.XGBRegressor(n_estimators=10))])
+    model = Pipeline(
+        [("prepare", preprocessor()), ("model", xgboost.XGBRegressor(n_estimators=10))]
+    )
     model.fit(frame, target.astype(float) * 3.0)
     package, native = reload(model, frame)
     assert native.classes is None

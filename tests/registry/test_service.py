@@ -161,9 +161,7 @@ def test_viewer_cannot_create_version(
     assert as_viewer.list_models() == []
 
 
-def test_concurrent_versions_unique(
-    registry: RegistryService, new_run: Any, logistic: Any
-) -> None:
+def test_concurrent_versions_unique(registry: RegistryService, new_run: Any, logistic: Any) -> None:
     model, frame = logistic
     run_id = new_run()
     registry.log_model(run_id, model, frame.head(20))

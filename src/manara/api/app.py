@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from manara import __version__
 from manara.api.errors import handle_manara_error
@@ -27,7 +26,6 @@ def create_app(workspace: Workspace) -> FastAPI:
     app = FastAPI(
         title="Manara control plane",
         version=__version__,
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.workspace = workspace

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 
 from manara import errors
 
@@ -31,10 +32,16 @@ def error_body(error: errors.ManaraError) -> dict[str, object]:
     return {"error": error.to_dict()}
 
 
-async def handle_manara_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def handle_manara_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, errors.ManaraError):
         raise exc
     headers = (
         {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.AuthenticationError) else None
     )
-    return ORJSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
+    # FastAPI deprecated ORJSONResponse; orjson still renders the body.
+    return Response(
+        orjson.dumps(error_body(exc)),
+        status_code=status_for(exc),
+        headers=headers,
+        media_type="application/json",
+    )

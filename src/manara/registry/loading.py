@@ -7,15 +7,18 @@ ONNX Runtime session, the input casts, the signature checks), because
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
+from manara.errors import IntegrityError
 from manara.registry.entities import ModelVersion, Signature
 from manara.registry.flavors.base import NativePredictor, flavor_by_name
 from manara.registry.onnx import ONNX_FILE, OnnxRunner
+from manara.registry.pickle_guard import reject_pickle
 from manara.registry.signature import (
     LABEL_OUTPUT,
     PREDICTION_OUTPUT,
@@ -84,3 +87,40 @@ def build_loaded_model(
     flavor = flavor_by_name(str(manifest["flavor"]))
     native = _NativeRunner(flavor.load(files), version.signature)
     return RegistryLoadedModel(version, NATIVE_RUNTIME, native)
+
+
+ArtifactFetcher = Callable[[str, str], bytes]
+"""Reads a version's artifact given (role, SHA-256 digest); must check the digest."""
+
+
+def read_version_files(
+    version: ModelVersion, fetch: ArtifactFetcher
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Read the manifest and the files the version's runtime needs (file name to content).
+
+    Only the ONNX file is read for a verified ONNX version, and only the
+    flavor's files otherwise. Every file's digest in the manifest must
+    equal the digest recorded on the version.
+    """
+    manifest: dict[str, Any] = orjson.loads(fetch("manifest", version.artifacts["manifest"]))
+    use_onnx = version.onnx_verified and "onnx" in version.artifacts
+    files: dict[str, bytes] = {}
+    for role, entry in manifest["files"].items():
+        if (role == "onnx") != use_onnx:
+            continue
+        digest = version.artifacts.get(role)
+        if digest is None or digest != entry["digest"]:
+            raise IntegrityError(
+                f"The manifest of {version.ref} lists {entry['path']} with digest "
+                f"{entry['digest']}, but the version records {digest}. It was not loaded.",
+                ref=version.ref,
+            )
+        data = fetch(role, digest)
+        reject_pickle(data, entry["path"])
+        files[entry["path"]] = data
+    return manifest, files
+
+
+def load_version(version: ModelVersion, fetch: ArtifactFetcher) -> RegistryLoadedModel:
+    manifest, files = read_version_files(version, fetch)
+    return build_loaded_model(version, manifest, files)

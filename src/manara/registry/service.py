@@ -13,14 +13,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from manara.context import Context
 from manara.errors import IntegrityError, InvalidInputError, NotFoundError
 from manara.registry.entities import ModelVersion, RegisteredModel, Signature
 from manara.registry.flavors.sklearn import load_checked
-from manara.registry.loading import RegistryLoadedModel, build_loaded_model
+from manara.registry.loading import RegistryLoadedModel, load_version
 from manara.registry.packaging import (
     MANIFEST_FILE,
     ModelPackage,
@@ -313,32 +312,23 @@ class RegistryService:
 
     # Loading
 
-    def read_version_files(self, version: ModelVersion) -> tuple[dict[str, Any], dict[str, bytes]]:
-        """Read a version's manifest and the files its runtime needs, each digest-checked."""
-        self.ctx.authorize("model.read", "model", version.model_name)
-        manifest = orjson.loads(self.ctx.artifacts.get_bytes(version.artifacts["manifest"]))
-        use_onnx = version.onnx_verified and "onnx" in version.artifacts
-        files: dict[str, bytes] = {}
-        for role, entry in manifest["files"].items():
-            if (role == "onnx") != use_onnx:
-                continue
-            digest = version.artifacts.get(role)
-            if digest is None or digest != entry["digest"]:
-                raise IntegrityError(
-                    f"The manifest of {version.ref} lists {entry['path']} with digest "
-                    f"{entry['digest']}, but the version records {digest}. It was not loaded.",
-                    ref=version.ref,
-                )
-            data = self.ctx.artifacts.get_bytes(digest)
-            reject_pickle(data, entry["path"])
-            files[entry["path"]] = data
-        return manifest, files
+    def read_artifact(self, model_name: str, version: int, role: str) -> bytes:
+        """Read one artifact of a version by role; the artifact store checks its digest."""
+        found = self.get_version(model_name, version)
+        digest = found.artifacts.get(role)
+        if digest is None:
+            raise NotFoundError(
+                f"{found.ref} has no artifact {role!r}. Its artifacts: "
+                f"{', '.join(sorted(found.artifacts))}.",
+                ref=found.ref,
+                role=role,
+            )
+        return self.ctx.artifacts.get_bytes(digest)
 
     def load(self, ref: str) -> RegistryLoadedModel:
         """Load the version named by ``ref`` for prediction (see ``manara.registry.api.LoadedModel``)."""
         version = self.resolve(ref)
-        manifest, files = self.read_version_files(version)
-        loaded = build_loaded_model(version, manifest, files)
+        loaded = load_version(version, lambda role, digest: self.ctx.artifacts.get_bytes(digest))
         logger.info("model loaded ref=%s runtime=%s", version.ref, loaded.runtime)
         return loaded
 

@@ -1,0 +1,57 @@
+"""The registry through the SDK, in local mode and over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from manara.client import Client
+from manara.errors import InvalidInputError, NotFoundError, SignatureError
+
+
+def logged_run(client: Client, model: Any, sample: Any) -> str:
+    experiment = client.tracking.create_experiment("sdk-registry")
+    run_id = client.tracking.create_run(experiment.id).id
+    manifest = client.registry.log_model(run_id, model, sample.head(40))
+    assert manifest["flavor"] == "sklearn"
+    return run_id
+
+
+def test_register_and_load(client: Client, logistic: Any) -> None:
+    model, frame = logistic
+    run_id = logged_run(client, model, frame)
+    version = client.registry.create_version("churn", run_id, description="first")
+    assert version.ref == "churn:1"
+    assert version.onnx_verified is True
+    assert client.registry.get_model("churn").latest_version == 1
+
+    loaded = client.registry.load("churn")  # type: ignore[attr-defined]
+    assert loaded.runtime == "onnxruntime"
+    outputs = loaded.predict_frame(frame)
+    np.testing.assert_array_equal(outputs["label"], model.predict(frame))
+    np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(frame), atol=1e-5)
+    with pytest.raises(SignatureError, match="'plan'"):
+        loaded.predict({"amount": np.array([1.0]), "visits": np.array([1])})
+
+
+def test_aliases_and_errors(client: Client, logistic: Any) -> None:
+    model, frame = logistic
+    run_id = logged_run(client, model, frame)
+    for _ in range(2):
+        client.registry.create_version("churn", run_id)
+
+    client.registry.set_alias("churn", "champion", 1)
+    assert client.registry.resolve("churn@champion").version == 1
+    client.registry.set_alias("churn", "champion", 2)
+    assert client.registry.resolve("churn@champion").version == 2
+    assert [v.version for v in client.registry.list_versions("churn")] == [1, 2]
+    client.registry.delete_alias("churn", "champion")
+
+    with pytest.raises(NotFoundError, match="champion"):
+        client.registry.resolve("churn@champion")
+    with pytest.raises(NotFoundError, match="'fraud'"):
+        client.registry.get_model("fraud")
+    with pytest.raises(InvalidInputError, match="reserved"):
+        client.registry.set_alias("churn", "latest", 1)
