@@ -94,9 +94,7 @@ def test_nan_payloads_hash_alike() -> None:
 
 
 def test_negative_zero_hashes_as_zero() -> None:
-    assert content_digest(pd.DataFrame({"x": [-0.0]})) == content_digest(
-        pd.DataFrame({"x": [0.0]})
-    )
+    assert content_digest(pd.DataFrame({"x": [-0.0]})) == content_digest(pd.DataFrame({"x": [0.0]}))
 
 
 def test_missing_differs_from_text() -> None:

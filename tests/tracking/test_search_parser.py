@@ -17,7 +17,9 @@ from manara.tracking.search import (
 
 
 def test_parse_example_filter() -> None:
-    text = "metrics.auc > 0.8 and params.max_depth = '5' and tags.team = 'x' and status = 'FINISHED'"
+    text = (
+        "metrics.auc > 0.8 and params.max_depth = '5' and tags.team = 'x' and status = 'FINISHED'"
+    )
     assert parse_filter(text) == [
         Comparison("metric", "auc", ">", 0.8),
         Comparison("param", "max_depth", "=", "5"),
@@ -109,9 +111,7 @@ _keys = st.text(
     min_size=1,
     max_size=20,
 )
-_strings = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=20
-)
+_strings = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=20)
 _numbers = st.floats(allow_nan=False, allow_infinity=False)
 
 
@@ -151,8 +151,33 @@ def test_random_text_parses_or_fails_cleanly(text: str) -> None:
 
 
 _fragments = st.sampled_from(
-    ["metrics.", "params.", "tags.", "auc", "x", " ", "=", "!=", ">", "<=", "and", "or",
-     "IN", "NOT", "(", ")", ",", "'a'", '"b"', "`c`", "1", "-2.5e3", "status", "LIKE", "."]
+    [
+        "metrics.",
+        "params.",
+        "tags.",
+        "auc",
+        "x",
+        " ",
+        "=",
+        "!=",
+        ">",
+        "<=",
+        "and",
+        "or",
+        "IN",
+        "NOT",
+        "(",
+        ")",
+        ",",
+        "'a'",
+        '"b"',
+        "`c`",
+        "1",
+        "-2.5e3",
+        "status",
+        "LIKE",
+        ".",
+    ]
 )
 
 

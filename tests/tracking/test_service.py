@@ -126,13 +126,13 @@ def test_log_ten_thousand_metrics(tracking: TrackingService) -> None:
     assert len(tracking.get_metric_history(run_id, "m3")) == 1000
 
 
-def test_metrics_one_executemany(
-    tracking: TrackingService, clocked_workspace: Workspace
-) -> None:
+def test_metrics_one_executemany(tracking: TrackingService, clocked_workspace: Workspace) -> None:
     run_id = _run_id(tracking)
     inserts: list[tuple[bool, int]] = []
 
-    def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    def record(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO RUN_METRICS"):
             inserts.append((many, len(params) if many else 1))
 
@@ -246,9 +246,7 @@ def test_unknown_artifact_not_found(tracking: TrackingService) -> None:
         tracking.get_artifact(run_id, "missing.txt")
 
 
-def test_corrupt_artifact_detected(
-    tracking: TrackingService, clocked_workspace: Workspace
-) -> None:
+def test_corrupt_artifact_detected(tracking: TrackingService, clocked_workspace: Workspace) -> None:
     run_id = _run_id(tracking)
     stored = tracking.log_artifact(run_id, "a.txt", b"original")
     root = Path(clocked_workspace.settings.artifact_root)
@@ -294,7 +292,9 @@ def _seed_search(tracking: TrackingService, clock: FixedClock) -> dict[str, str]
     return runs
 
 
-def _names(tracking: TrackingService, filter_string: str, order: list[str] | None = None) -> list[str]:
+def _names(
+    tracking: TrackingService, filter_string: str, order: list[str] | None = None
+) -> list[str]:
     return [run.name for run in tracking.search_runs(None, filter_string, order)]
 
 
@@ -305,7 +305,9 @@ def test_search_filters(tracking: TrackingService, clock: FixedClock) -> None:
     assert _names(tracking, "params.depth != '5'") == ["b"]
     assert _names(tracking, "status = 'FAILED'") == ["c"]
     assert _names(tracking, "status IN ('FAILED', 'RUNNING')", ["name"]) == ["c", "d"]
-    assert _names(tracking, "metrics.auc > 0.8 and params.depth = '5' and status = 'FINISHED'") == ["a"]
+    assert _names(tracking, "metrics.auc > 0.8 and params.depth = '5' and status = 'FINISHED'") == [
+        "a"
+    ]
 
 
 def test_search_like_is_case_sensitive(tracking: TrackingService, clock: FixedClock) -> None:

@@ -134,14 +134,22 @@ def show_run(run_id: Annotated[str, typer.Argument(help="Id of the run.")]) -> N
         console.print(artifacts)
 
 
-def _compare_rows(table: Table, section: str, columns: list[dict[str, str]]) -> None:
+def compare_values(columns: list[dict[str, str]]) -> list[tuple[str, list[str], bool]]:
+    """Line up values by key across runs: ``(key, one value per run, whether they differ)``."""
     keys = sorted({key for values in columns for key in values})
+    lined_up = []
     for key in keys:
-        cells = [escape(values.get(key, "-")) for values in columns]
-        differs = len(set(cells)) > 1
+        cells = [values.get(key, "-") for values in columns]
+        lined_up.append((key, cells, len(set(cells)) > 1))
+    return lined_up
+
+
+def _compare_rows(table: Table, section: str, columns: list[dict[str, str]]) -> None:
+    for key, cells, differs in compare_values(columns):
+        shown = [escape(cell) for cell in cells]
         if differs:
-            cells = [f"[bold yellow]{cell}[/bold yellow]" for cell in cells]
-        table.add_row(section, escape(key), *cells)
+            shown = [f"[bold yellow]{cell}[/bold yellow]" for cell in shown]
+        table.add_row(section, escape(key), *shown)
 
 
 @error_boundary

@@ -104,7 +104,8 @@ class OrderBy:
 def _error(text: str, token: Token | None, expected: str) -> InvalidInputError:
     if token is None:
         return InvalidInputError(
-            f"Invalid search string {text!r}: it ends where {expected} was expected.",
+            f"Invalid search string {text!r} at position {len(text)}: it ends where "
+            f"{expected} was expected.",
             position=len(text),
         )
     return InvalidInputError(

@@ -1,0 +1,106 @@
+"""``manara runs`` and ``manara experiments`` on a local workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from manara.cli.main import build_app
+from manara.cli.runs import compare_values
+from manara.client import Client
+from manara.config import Settings
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A workspace with two finished runs in experiment 'churn'."""
+    home = tmp_path / "home"
+    with Client(settings=Settings(home=home)) as client:
+        for name, depth, auc in (("shallow", 3, 0.71), ("deep", 9, 0.88)):
+            with client.start_run(experiment="churn", run_name=name) as run:
+                run.log_params({"depth": depth, "model": "xgb"})
+                run.log_metric("auc", auc)
+    return home
+
+
+def _invoke(home: Path, *args: str) -> tuple[int, str]:
+    runner = CliRunner()
+    env = {"MANARA_HOME": str(home), "COLUMNS": "200", "MANARA_SERVER_URL": ""}
+    result = runner.invoke(build_app(), list(args), env=env)
+    return result.exit_code, result.output
+
+
+def _run_ids(home: Path) -> dict[str, str]:
+    with Client(settings=Settings(home=home)) as client:
+        return {run.name: run.id for run in client.tracking.search_runs()}
+
+
+def test_runs_list(home: Path) -> None:
+    code, output = _invoke(home, "runs", "list", "--experiment", "churn")
+    assert code == 0, output
+    assert "shallow" in output
+    assert "deep" in output
+    assert "auc=0.88" in output
+
+
+def test_runs_list_filter_and_order(home: Path) -> None:
+    code, output = _invoke(
+        home, "runs", "list", "--filter", "metrics.auc > 0.8", "--order-by", "metrics.auc DESC"
+    )
+    assert code == 0, output
+    assert "deep" in output
+    assert "shallow" not in output
+
+
+def test_runs_list_bad_filter(home: Path) -> None:
+    code, output = _invoke(home, "runs", "list", "--filter", "metrics.auc >> 1")
+    assert code == 2, output
+    assert "position 13" in output
+
+
+def test_runs_show(home: Path) -> None:
+    run_id = _run_ids(home)["deep"]
+    code, output = _invoke(home, "runs", "show", run_id)
+    assert code == 0, output
+    assert run_id in output
+    assert "FINISHED" in output
+    assert "churn" in output
+    assert "depth" in output
+
+
+def test_runs_show_unknown(home: Path) -> None:
+    code, output = _invoke(home, "runs", "show", "nope")
+    assert code == 3, output
+    assert "'nope' not found" in output
+
+
+def test_runs_compare(home: Path) -> None:
+    ids = _run_ids(home)
+    code, output = _invoke(home, "runs", "compare", ids["shallow"], ids["deep"])
+    assert code == 0, output
+    assert ids["shallow"] in output
+    assert "0.71" in output
+    assert "0.88" in output
+    assert "xgb" in output
+
+
+def test_compare_marks_differences() -> None:
+    lined_up = compare_values([{"depth": "3", "model": "xgb"}, {"depth": "9", "model": "xgb"}])
+    assert lined_up == [("depth", ["3", "9"], True), ("model", ["xgb", "xgb"], False)]
+
+
+def test_compare_marks_missing() -> None:
+    assert compare_values([{"a": "1"}, {}]) == [("a", ["1", "-"], True)]
+
+
+def test_compare_needs_two(home: Path) -> None:
+    code, output = _invoke(home, "runs", "compare", "only-one")
+    assert code == 2, output
+
+
+def test_experiments_list(home: Path) -> None:
+    code, output = _invoke(home, "experiments", "list")
+    assert code == 0, output
+    assert "churn" in output
