@@ -45,6 +45,7 @@ class ServingAuth:
         self._monotonic = monotonic
         self._principals: dict[bytes, tuple[Principal, float]] = {}
         self._decisions: dict[tuple[str, str], float] = {}
+        self._verifying: dict[bytes, asyncio.Future[Principal]] = {}
 
     async def authenticate(self, header: bytes | None) -> Principal:
         """Return the principal of a bearer token, or raise ``AuthenticationError``."""
@@ -58,9 +59,16 @@ class ServingAuth:
         if cached is not None and cached[1] > now:
             return cached[0]
 
-        token = bearer_token(header.decode("latin-1"))
-        loop = asyncio.get_running_loop()
-        principal = await loop.run_in_executor(None, self._authenticator.authenticate, token)
+        pending = self._verifying.get(fingerprint)
+        if pending is None:
+            # One verification per token at a time: concurrent requests with
+            # the same expired entry wait for it instead of each running argon2.
+            token = bearer_token(header.decode("latin-1"))
+            loop = asyncio.get_running_loop()
+            pending = loop.run_in_executor(None, self._authenticator.authenticate, token)
+            self._verifying[fingerprint] = pending
+            pending.add_done_callback(lambda _: self._verifying.pop(fingerprint, None))
+        principal = await asyncio.shield(pending)
         if len(self._principals) >= _MAX_CACHE_ENTRIES:
             self._principals.clear()
         self._principals[fingerprint] = (principal, now + self._ttl)
