@@ -76,10 +76,11 @@ class OnnxRunner:
         }
         results = self._session.run(self._output_names, feeds)
         if self._classifier:
-            return {
-                LABEL_OUTPUT: results[0].reshape(-1),
-                PROBABILITIES_OUTPUT: results[1].astype(np.float64),
-            }
+            # ONNX Runtime computes in float32; rows are renormalised in float64 so that
+            # they sum to 1 as closely as the native model's do.
+            probabilities = results[1].astype(np.float64)
+            probabilities /= probabilities.sum(axis=1, keepdims=True)
+            return {LABEL_OUTPUT: results[0].reshape(-1), PROBABILITIES_OUTPUT: probabilities}
         return {PREDICTION_OUTPUT: results[0].reshape(-1).astype(np.float64)}
 
 

@@ -1,0 +1,1 @@
+"""Training jobs: YAML specs, data checks, fitting, tracking and registration."""
