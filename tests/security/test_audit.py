@@ -1,8 +1,8 @@
 """The audit log against real attacks, on SQLite and PostgreSQL.
 
-Each attack test plays someone with direct database access: the triggers
+Each attack test plays someone with direct database access. The triggers
 stop a plain UPDATE or DELETE, so the attacker drops them first and then
-edits, deletes, inserts or reorders rows; ``verify`` must name the change.
+edits, deletes, inserts or reorders rows. ``verify`` must name the change.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, delete, text, update
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
@@ -346,6 +349,21 @@ def test_resigned_checkpoint_detected(
     assert "modified" not in _kinds(result)
 
 
+def test_altered_frontier_detected(
+    workspace: Workspace, log: AuditLog, audit_clock: FixedClock
+) -> None:
+    _record(log, audit_clock, 3)
+    log.checkpoint()
+    _drop_triggers(workspace.metadata)
+    with workspace.metadata.transaction() as connection:
+        connection.execute(update(tables.audit_checkpoints).values(frontier=["00" * 32] * 2))
+    result = log.verify()
+    assert _kinds(result) == {"bad_frontier"}, result.problems
+    log.record(_event(5))
+    with pytest.raises(IntegrityError, match="frontier"):
+        log.checkpoint()
+
+
 def _run_tool(proof_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(TOOL), str(proof_path), *args],
@@ -411,7 +429,11 @@ def test_prove_refuses_changed_event(
         log.prove(recorded[1].event_id)
 
 
-def test_concurrent_appends_gapless(log: AuditLog) -> None:
+def test_concurrent_appends_gapless(
+    workspace: Workspace, signer: AuditSigner, audit_clock: FixedClock
+) -> None:
+    # Checkpoints every 7 events also race with the appends and with each other.
+    log = AuditLog(workspace.metadata, signer, audit_clock, checkpoint_every=7)
     threads, per_thread = 6, 12
     errors: list[BaseException] = []
     barrier = threading.Barrier(threads)
@@ -434,7 +456,9 @@ def test_concurrent_appends_gapless(log: AuditLog) -> None:
     assert [event.seq for event in events] == list(range(threads * per_thread))
     assert len({event.event_id for event in events}) == threads * per_thread
     log.checkpoint()
-    assert log.verify().ok
+    result = log.verify()
+    assert result.ok, result.problems
+    assert result.checkpoints_checked == threads * per_thread // 7 + 1
 
 
 def test_checkpoints_are_consistent(log: AuditLog, audit_clock: FixedClock) -> None:
@@ -497,6 +521,32 @@ def test_invalid_details_rejected(log: AuditLog, details: dict[Any, Any]) -> Non
     with pytest.raises(InvalidInputError):
         log.record(event)
     assert log.events() == [], "a rejected event must write nothing"
+
+
+_JSON_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _JSON_TEXT,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text("abcxyz_", min_size=1, max_size=6), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@hypothesis_settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(details=st.dictionaries(st.text("abcxyz_", min_size=1, max_size=6), _JSON_VALUES))
+def test_details_round_trip(log: AuditLog, details: dict[str, Any]) -> None:
+    recorded = log.record(dataclasses.replace(_event(0), details=details, resource_id="Ω"))
+    stored = log.events(after_seq=recorded.seq - 1, limit=1)[0]
+    assert stored.canonical_bytes() == recorded.canonical_bytes()
+    assert stored.computed_leaf_hash() == stored.leaf_hash
 
 
 def test_harmless_detail_names_allowed(log: AuditLog) -> None:

@@ -8,9 +8,9 @@ appended since. ``verify`` recomputes everything from the rows and checks
 every checkpoint; ``prove`` returns an inclusion proof that
 ``tools/verify_audit_proof.py`` checks with the standard library alone.
 
-Events after the latest checkpoint are protected by the database triggers
-and the head counter only; a checkpoint is made every ``checkpoint_every``
-appends and on demand.
+Events after the latest checkpoint are protected only by the database
+triggers and the head counter. A checkpoint is signed every
+``checkpoint_every`` appends and on demand.
 """
 
 from __future__ import annotations
@@ -120,19 +120,7 @@ class AuditLog:
             )
         if previous is not None and previous.tree_size == size:
             return previous
-        frontier = self._trusted_frontier(previous)
-        for event in self._events.iter_events(start=frontier.size, stop=size):
-            if event.seq != frontier.size or event.computed_leaf_hash() != event.leaf_hash:
-                raise IntegrityError(
-                    f"Audit event at seq {frontier.size} is missing or altered; no checkpoint "
-                    "was signed. Run `manara audit verify` for details."
-                )
-            frontier.append(bytes.fromhex(event.leaf_hash))
-        if frontier.size != size:
-            raise IntegrityError(
-                f"The head counts {size} audit events but only {frontier.size} were found; no "
-                "checkpoint was signed. Run `manara audit verify` for details."
-            )
+        frontier = self._extended_frontier(previous, size)
         now = self._clock.now().astimezone(UTC)
         root = frontier.root()
         signature = self._signer.sign(tree_head_message(size, now, root))
@@ -148,15 +136,30 @@ class AuditLog:
         logger.info("audit checkpoint size=%d root=%s", size, stored.root_hash)
         return stored
 
-    def _trusted_frontier(self, previous: Checkpoint | None) -> MerkleFrontier:
-        if previous is None:
-            return MerkleFrontier()
-        problems = checkpoint_problems(previous, self._signer)
-        if problems:
+    def _extended_frontier(self, previous: Checkpoint | None, size: int) -> MerkleFrontier:
+        """Return the frontier of the first ``size`` events, built on a checked ``previous``."""
+        frontier = MerkleFrontier()
+        if previous is not None:
+            problems = checkpoint_problems(previous, self._signer)
+            if problems:
+                raise IntegrityError(
+                    f"{problems[0].message} No checkpoint was signed. Run `manara audit verify`."
+                )
+            hashes = [bytes.fromhex(value) for value in previous.frontier]
+            frontier = MerkleFrontier(previous.tree_size, hashes)
+        for event in self._events.iter_events(start=frontier.size, stop=size):
+            if event.seq != frontier.size or event.computed_leaf_hash() != event.leaf_hash:
+                raise IntegrityError(
+                    f"Audit event at seq {frontier.size} is missing or altered; no checkpoint "
+                    "was signed. Run `manara audit verify` for details."
+                )
+            frontier.append(bytes.fromhex(event.leaf_hash))
+        if frontier.size != size:
             raise IntegrityError(
-                f"{problems[0].message} No checkpoint was signed. Run `manara audit verify`."
+                f"The head counts {size} audit events but only {frontier.size} were found; no "
+                "checkpoint was signed. Run `manara audit verify` for details."
             )
-        return MerkleFrontier(previous.tree_size, [bytes.fromhex(h) for h in previous.frontier])
+        return frontier
 
     def verify(self) -> VerificationResult:
         """Check every event and checkpoint; the result lists each problem found."""

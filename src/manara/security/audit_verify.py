@@ -1,8 +1,8 @@
 """Verification of a stored audit log against its own contents and its signed checkpoints.
 
 One pass over the events in sequence order recomputes every leaf hash from
-the row's contents, checks that sequence numbers have no gaps, folds the
-stored leaf hashes into a Merkle frontier, and compares the root at each
+the row's contents and checks that sequence numbers have no gaps. It folds
+the stored leaf hashes into a Merkle frontier and compares the root at each
 checkpoint's size with the signed root. Each finding names what changed:
 
 - ``modified``: a row no longer matches its leaf hash (its contents changed).
@@ -51,7 +51,7 @@ def checkpoint_problems(checkpoint: Checkpoint, signer: AuditSigner) -> list[Pro
             Problem(
                 "bad_signature",
                 f"The checkpoint at size {size} names signing key {checkpoint.key_id[:16]}..., "
-                f"not the audit key {signer.key_id[:16]}...; it was not signed by this log.",
+                f"not the audit key {signer.key_id[:16]}..., so this log did not sign it.",
                 checkpoint_size=size,
             )
         )
@@ -66,13 +66,7 @@ def checkpoint_problems(checkpoint: Checkpoint, signer: AuditSigner) -> list[Pro
                 checkpoint_size=size,
             )
         )
-    hashes = [parse_hash(value) for value in checkpoint.frontier]
-    valid = [value for value in hashes if value is not None]
-    if (
-        len(valid) != len(hashes)
-        or len(valid) != max(size, 0).bit_count()
-        or MerkleFrontier(size, valid).root() != root
-    ):
+    if not _frontier_matches(checkpoint, root):
         problems.append(
             Problem(
                 "bad_frontier",
@@ -82,6 +76,14 @@ def checkpoint_problems(checkpoint: Checkpoint, signer: AuditSigner) -> list[Pro
             )
         )
     return problems
+
+
+def _frontier_matches(checkpoint: Checkpoint, root: bytes | None) -> bool:
+    hashes = [parse_hash(value) for value in checkpoint.frontier]
+    valid = [value for value in hashes if value is not None]
+    if len(valid) != len(hashes) or len(valid) != max(checkpoint.tree_size, 0).bit_count():
+        return False
+    return MerkleFrontier(checkpoint.tree_size, valid).root() == root
 
 
 class _Scan:
