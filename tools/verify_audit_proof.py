@@ -12,9 +12,9 @@ UTF-8), hashes it as an RFC 6962 leaf (SHA-256 of 0x00 || bytes), folds the
 audit path as in RFC 9162 section 2.1.3.2 (node = SHA-256 of 0x01 || left ||
 right) and compares the result with the proof's root. It then checks that
 root against a trust anchor given on the command line, never one taken from
-the proof itself: a published root hash (``--root``), or the audit public
-key (``--public-key``, raw 32 bytes in hex), under which it checks the
-Ed25519 signature of the tree head (RFC 8032, verification only).
+the proof itself. The anchor is a published root hash (``--root``) or the
+audit public key (``--public-key``, raw 32 bytes in hex). With the key, it
+checks the Ed25519 signature of the tree head (RFC 8032, verification only).
 
 Exit status: 0 when the proof is valid, 1 when it is not, 2 on bad usage.
 It imports nothing from Manara, so it can be audited on its own.

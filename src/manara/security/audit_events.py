@@ -45,7 +45,7 @@ _API_KEY_VALUE = re.compile(r"\bmnr_[0-9a-f]{12}_[A-Za-z0-9_-]{20,}")
 class AuditEvent:
     """What happened, before the log gives it a sequence number, an id and a time.
 
-    ``details`` holds JSON values only (objects with string keys, arrays,
+    ``details`` contains JSON values only (objects with string keys, arrays,
     strings, finite numbers, booleans, null) and never secrets: keys that
     name a secret (password, token, api_key ...) and values that look like a
     Manara API key are rejected.

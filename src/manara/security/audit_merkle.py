@@ -2,8 +2,8 @@
 
 Leaves are hashed as SHA-256(0x00 || data) and interior nodes as
 SHA-256(0x01 || left || right). A tree of n > 1 leaves splits at k, the
-largest power of two smaller than n: the left subtree holds leaves [0, k)
-and the right subtree leaves [k, n). The root of the empty tree is
+largest power of two smaller than n. The left subtree contains leaves
+[0, k) and the right subtree leaves [k, n). The root of the empty tree is
 SHA-256 of the empty string (RFC 6962 section 2.1).
 
 Every function here takes leaf hashes, not leaf data, so callers hash each
@@ -38,7 +38,7 @@ class MerkleFrontier:
     """The roots of the perfect subtrees that make up a tree, left to right.
 
     A tree of n leaves decomposes into one perfect subtree per set bit of n,
-    largest first; folding their roots from the right gives the RFC 6962
+    largest first. Folding their roots from the right gives the RFC 6962
     root. Appending a leaf merges equal-sized subtrees, so the frontier holds
     at most log2(n) + 1 hashes and ``append`` costs O(1) amortised.
     """
@@ -46,7 +46,7 @@ class MerkleFrontier:
     def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
         if size < 0 or len(hashes) != size.bit_count():
             raise ValueError(
-                f"a frontier of a {size}-leaf tree holds {max(size, 0).bit_count()} hashes; "
+                f"a frontier of a {size}-leaf tree contains {max(size, 0).bit_count()} hashes; "
                 f"got {len(hashes)}"
             )
         self.size = size
@@ -113,7 +113,7 @@ def root_from_inclusion_proof(
     """Fold an audit path into a root, or return None when the path has the wrong shape.
 
     This is the verification algorithm of RFC 9162 section 2.1.3.2: the bits
-    of ``index`` say on which side each sibling sits, and a node that is the
+    of ``index`` give the side on which each sibling sits, and a node that is the
     last one of its level (``index == last``) has no right sibling there.
     """
     if not 0 <= index < size:
