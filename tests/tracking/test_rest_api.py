@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
 import httpx
+import pytest
 
 from manara.client import Client
 from manara.errors import AuthenticationError, PermissionDeniedError
 from manara.rest import RestTransport
-from manara.tracking.entities import Metric
 from manara.tracking.rest import RestTracking
 from manara.workspace import Workspace
 from tests.sdk_modes import running_server

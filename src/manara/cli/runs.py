@@ -69,7 +69,7 @@ def list_runs(
         int, typer.Option("--max-results", "-n", help="Maximum number of runs to list.")
     ] = 100,
 ) -> None:
-    """List runs, newest first unless --order-by says otherwise."""
+    """List runs, newest first unless --order-by sets another order."""
     with Client() as client:
         experiment_ids = None
         if experiment is not None:

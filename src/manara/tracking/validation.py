@@ -7,7 +7,6 @@ fails before anything is sent or written. Every check raises
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -126,38 +125,53 @@ def check_metrics(metrics: Sequence[Metric], now: datetime) -> list[MetricRow]:
     Values must be real numbers (bool is rejected) and finite.
     """
     # NOTE: NaN and infinities are rejected because SQLite stores NaN as NULL and
-    # JSON has no literal for either; a metrics table with an is-NaN flag would lift this.
+    # JSON has no literal for them. A metrics table with an is-NaN flag would lift this.
     now_ms = to_timestamp_ms(now)
     seen_keys: set[str] = set()
     rows: list[MetricRow] = []
     append = rows.append
     for metric in metrics:
-        if not isinstance(metric, Metric):
+        if type(metric) is not Metric and not isinstance(metric, Metric):
             raise InvalidInputError(
                 f"Invalid metric {metric!r}: pass manara.tracking.entities.Metric objects."
             )
-        key = metric.key
+        key, value, step = metric.key, metric.value, metric.step
         if key not in seen_keys:
             check_key(key, "metric")
             seen_keys.add(key)
-        value = metric.value
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise _invalid_value(metric, "is not a number")
-        number = float(value)
-        if not math.isfinite(number):
+        # Exact-type checks first: the ABC checks below cost more than the insert itself.
+        if type(value) is not float:
+            value = _check_number(metric)
+        if value - value != 0.0:
             raise _invalid_value(metric, "is not finite; only finite values can be stored")
-        step = metric.step
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-            raise InvalidInputError(
-                f"Invalid step {step!r} for metric {key!r}: use an integer.", key=key
-            )
+        if type(step) is not int:
+            step = _check_step(metric)
         if not -_MAX_STEP <= step <= _MAX_STEP:
             raise InvalidInputError(
                 f"Invalid step {step} for metric {key!r}: it does not fit in 64 bits.", key=key
             )
         timestamp_ms = now_ms if metric.timestamp is None else to_timestamp_ms(metric.timestamp)
-        append(MetricRow(key, number, int(step), timestamp_ms))
+        append(MetricRow(key, value, step, timestamp_ms))
     return rows
+
+
+def _check_number(metric: Metric) -> float:
+    value = metric.value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _invalid_value(metric, "is not a number")
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise _invalid_value(metric, "is not finite; only finite values can be stored") from exc
+
+
+def _check_step(metric: Metric) -> int:
+    step = metric.step
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise InvalidInputError(
+            f"Invalid step {step!r} for metric {metric.key!r}: use an integer.", key=metric.key
+        )
+    return int(step)
 
 
 def check_artifact_path(path: object) -> str:
