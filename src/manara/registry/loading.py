@@ -31,25 +31,37 @@ ONNX_RUNTIME = "onnxruntime"
 NATIVE_RUNTIME = "native"
 
 
+# Below this many rows a native prediction runs on one OpenMP/BLAS thread: spreading a
+# small batch over threads costs more than it saves, several times more on a loaded host.
+SINGLE_THREAD_ROWS = 1024
+
+
 class _NativeRunner:
     def __init__(self, predictor: NativePredictor, signature: Signature) -> None:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
         self._predictor = predictor
         self._signature = signature
+        self._threadpools = ThreadpoolController()
         label = next((s for s in signature.outputs if s.name == LABEL_OUTPUT), None)
         self._bytes_labels = label is not None and label.datatype == "BYTES"
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         frame = inputs_to_frame(self._signature, inputs)
+        if len(frame) >= SINGLE_THREAD_ROWS:
+            return self._predict(frame)
+        with self._threadpools.limit(limits=1):
+            return self._predict(frame)
+
+    def _predict(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         if self._predictor.classes is None:
             predictions = np.asarray(self._predictor.predict(frame), dtype=np.float64)
             return {PREDICTION_OUTPUT: predictions.reshape(-1)}
-        labels = np.asarray(self._predictor.predict(frame)).reshape(-1)
+        labels, probabilities = self._predictor.predict_with_proba(frame)
+        labels = labels.reshape(-1)
         if self._bytes_labels:
             labels = labels.astype(str).astype(object)
-        return {
-            LABEL_OUTPUT: labels,
-            PROBABILITIES_OUTPUT: self._predictor.predict_proba(frame),
-        }
+        return {LABEL_OUTPUT: labels, PROBABILITIES_OUTPUT: probabilities}
 
 
 class RegistryLoadedModel:

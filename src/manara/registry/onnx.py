@@ -46,7 +46,7 @@ class OnnxExport:
     """Serialised ONNX model, or ``None`` when no verified export exists."""
     verified: bool
     reason: str
-    """Why the export was not kept; empty when ``verified``."""
+    """Reason the export was not kept; empty when ``verified``."""
 
 
 class OnnxRunner:

@@ -1,6 +1,6 @@
 """Detect pickle and joblib content so that it is rejected before anything loads it.
 
-Loading a pickle runs arbitrary code chosen by whoever wrote the file, so
+Loading a pickle runs arbitrary code chosen by the file's author, so
 the registry never unpickles. This module only inspects bytes: it reads
 pickle opcodes with ``pickletools.genops``, which parses without executing.
 It recognises:

@@ -2,7 +2,7 @@
 
 ``log_model`` serialises the model here, with the same flavor code as the
 local service, and uploads the files through the tracking artifact route
-(``PUT /api/v1/runs/{id}/artifacts/{path}``); the server checks them again
+(``PUT /api/v1/runs/{id}/artifacts/{path}``). The server checks them again
 when a version is created. ``load`` downloads a version's files, checks
 each SHA-256 against the digest the server recorded, and predicts locally.
 """

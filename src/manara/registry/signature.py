@@ -20,7 +20,7 @@ FP64, columns in the order of the classes). A regressor returns
 
 Validation accepts a 1-D array or an ``(n, 1)`` column for each input.
 Floating inputs also accept integer arrays, because JSON clients often send
-whole numbers for float features; every other datatype needs an array of
+whole numbers for float features. Every other datatype needs an array of
 its own kind.
 """
 

@@ -38,19 +38,19 @@ def read_frame(path: Path) -> pd.DataFrame:
 
 def _available(frame: pd.DataFrame) -> str:
     names = [str(column) for column in frame.columns]
-    shown = ", ".join(names[:_MAX_LISTED_COLUMNS])
+    listed = ", ".join(names[:_MAX_LISTED_COLUMNS])
     more = (
         f" and {len(names) - _MAX_LISTED_COLUMNS} more" if len(names) > _MAX_LISTED_COLUMNS else ""
     )
-    return shown + more
+    return listed + more
 
 
 def check_columns(frame: pd.DataFrame, spec: TrainingSpec) -> None:
     """Raise ``InvalidInputError`` naming the first spec column the data lacks."""
-    wanted = [*spec.features.columns, spec.target]
+    required = [*spec.features.columns, spec.target]
     if spec.data.timestamp_column:
-        wanted.append(spec.data.timestamp_column)
-    for column in wanted:
+        required.append(spec.data.timestamp_column)
+    for column in required:
         if column not in frame.columns:
             raise InvalidInputError(
                 f"Column {column!r} named in the spec is missing from {spec.data.path.name}. "

@@ -54,7 +54,7 @@ class TrainingResult:
 
 
 def estimator_class(spec: TrainingSpec) -> type[Any]:
-    """Import the allow-listed estimator class, or say which extra installs it."""
+    """Import the allow-listed estimator class; if it is missing, name the extra to install."""
     entry = spec.estimator.entry
     module_name, _, class_name = entry.class_path.rpartition(".")
     try:

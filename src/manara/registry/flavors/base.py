@@ -27,6 +27,10 @@ class NativePredictor(Protocol):
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray: ...
 
+    def predict_with_proba(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Return labels and probabilities, transforming the features once."""
+        ...
+
 
 class Flavor(Protocol):
     name: str
@@ -77,11 +81,21 @@ def flavor_by_name(name: str) -> Flavor:
 
 
 def final_step(model: Any) -> Any:
-    """The estimator at the end of a scikit-learn pipeline, or the model itself."""
+    """Return the estimator at the end of a scikit-learn pipeline, or the model itself."""
     steps = getattr(model, "steps", None)
     if isinstance(steps, list) and steps:
         return steps[-1][1]
     return model
+
+
+def split_pipeline(model: Any) -> tuple[Any, Any]:
+    """Return (preprocessing pipeline or ``None``, final estimator)."""
+    steps = getattr(model, "steps", None)
+    if not isinstance(steps, list) or len(steps) < 2:
+        return None, final_step(model)
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline(steps[:-1]), steps[-1][1]
 
 
 def is_classifier(model: Any) -> bool:
@@ -118,6 +132,16 @@ class EstimatorPredictor:
         return np.asarray(self.estimator.predict(self._features(frame)))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self._proba(self._features(frame))
+
+    def _proba(self, features: Any) -> np.ndarray:
         if self.classes is None:
             raise InvalidInputError("This model is a regressor; it has no class probabilities.")
-        return np.asarray(self.estimator.predict_proba(self._features(frame)), dtype=np.float64)
+        return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
+
+    def predict_with_proba(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        features = self._features(frame)
+        proba = self._proba(features)
+        if self.decode_labels and self.classes is not None:
+            return np.asarray(np.asarray(self.classes)[np.argmax(proba, axis=1)]), proba
+        return np.asarray(self.estimator.predict(features)), proba

@@ -22,16 +22,6 @@ META_FILE = "meta.json"
 PREPROCESSOR_FILE = "preprocessor.skops"
 
 
-def split_pipeline(model: Any) -> tuple[Any, Any]:
-    """Return (preprocessing pipeline or ``None``, final estimator)."""
-    steps = getattr(model, "steps", None)
-    if not isinstance(steps, list) or len(steps) < 2:
-        return None, final_step(model)
-    from sklearn.pipeline import Pipeline
-
-    return Pipeline(steps[:-1]), steps[-1][1]
-
-
 def module_is(model: Any, package: str) -> bool:
     return type(final_step(model)).__module__.split(".")[0] == package
 

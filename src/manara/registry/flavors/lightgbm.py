@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from manara.errors import InvalidInputError
-from manara.registry.flavors.base import EstimatorPredictor, NativePredictor
+from manara.registry.flavors.base import EstimatorPredictor, NativePredictor, split_pipeline
 from manara.registry.flavors.boosting import (
     META_FILE,
     check_boosting_files,
@@ -25,7 +25,6 @@ from manara.registry.flavors.boosting import (
     module_is,
     read_meta,
     save_preprocessor,
-    split_pipeline,
 )
 
 MODEL_FILE = "model.txt"

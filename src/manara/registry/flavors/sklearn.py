@@ -2,7 +2,7 @@
 
 ``skops.io.get_untrusted_types`` lists the types a file would build that
 skops does not trust by default. The registry trusts those types only when
-they come from scikit-learn, NumPy or SciPy; any other type (a custom
+they come from scikit-learn, NumPy or SciPy. Any other type (a custom
 function, a class from user code, a builtin such as ``eval``) is rejected
 with ``UnsafeArtifactError`` before the file is loaded.
 """
@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 
 from manara.errors import InvalidInputError, UnsafeArtifactError
-from manara.registry.flavors.base import EstimatorPredictor, NativePredictor, is_classifier
+from manara.registry.flavors.base import (
+    EstimatorPredictor,
+    NativePredictor,
+    is_classifier,
+    split_pipeline,
+)
 
 MODEL_FILE = "model.skops"
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
@@ -69,7 +74,10 @@ class SklearnFlavor:
     def load(self, files: Mapping[str, bytes]) -> NativePredictor:
         model = load_checked(files[MODEL_FILE], MODEL_FILE)
         classes = np.asarray(model.classes_) if is_classifier(model) else None
-        return EstimatorPredictor(model, classes)
+        preprocessor, estimator = split_pipeline(model)
+        # Predicting through the split pipeline lets labels and probabilities share
+        # one pass of the preprocessing steps; the results equal the pipeline's own.
+        return EstimatorPredictor(estimator, classes, preprocessor)
 
     def check_files(self, files: Mapping[str, bytes]) -> None:
         if MODEL_FILE not in files:

@@ -1,7 +1,7 @@
 """XGBoost models in XGBoost's native JSON format.
 
-``model.json`` is the booster as ``Booster.save_raw("json")`` writes it; it
-holds trees and parameters only, so loading runs no stored code. The
+``model.json`` is the booster as ``Booster.save_raw("json")`` writes it. It
+contains trees and parameters only, so loading runs no stored code. The
 scikit-learn wrapper class (classifier or regressor) is recorded in
 ``meta.json`` and rebuilt on load.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from manara.errors import InvalidInputError
-from manara.registry.flavors.base import EstimatorPredictor, NativePredictor
+from manara.registry.flavors.base import EstimatorPredictor, NativePredictor, split_pipeline
 from manara.registry.flavors.boosting import (
     META_FILE,
     check_boosting_files,
@@ -24,7 +24,6 @@ from manara.registry.flavors.boosting import (
     module_is,
     read_meta,
     save_preprocessor,
-    split_pipeline,
 )
 
 MODEL_FILE = "model.json"

@@ -1,7 +1,7 @@
 """Repository of registered models, model versions and aliases.
 
 Version numbers are assigned as ``max(version) + 1`` inside the inserting
-transaction. Two concurrent inserts can read the same maximum; the unique
+transaction. Two concurrent inserts can read the same maximum. The unique
 constraint on ``(model_id, version)`` then rejects one of them, and that
 insert is retried with a fresh transaction.
 """
@@ -52,9 +52,9 @@ class NewVersion:
 def _listing(kind: str, names: Sequence[str]) -> str:
     if not names:
         return f"No {kind} exist yet."
-    shown = ", ".join(names[:_LISTED_NAMES])
+    listed = ", ".join(names[:_LISTED_NAMES])
     more = f" and {len(names) - _LISTED_NAMES} more" if len(names) > _LISTED_NAMES else ""
-    return f"Existing {kind}: {shown}{more}."
+    return f"Existing {kind}: {listed}{more}."
 
 
 def _retryable(exc: Exception) -> bool:
