@@ -279,7 +279,7 @@ def ensure_mlserver() -> Path:
 
 
 def matrix_body(frame: pd.DataFrame) -> bytes:
-    """The request MLServer's scikit-learn runtime takes by default: one ``[1, 4]`` tensor."""
+    """Build the request form MLServer's scikit-learn runtime takes by default: one ``[1, 4]`` tensor."""
     values = [float(value) for value in frame.iloc[0][list(FEATURES)]]
     tensor = {"name": "predict", "datatype": "FP64", "shape": [1, len(FEATURES)], "data": values}
     return json.dumps({"inputs": [tensor]}).encode()

@@ -162,6 +162,7 @@ def test_cli_serves_and_flushes(served: Served) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
     try:
         wait_live(f"http://127.0.0.1:{port}", process)
         client = triton.InferenceServerClient(url=f"127.0.0.1:{port}")
@@ -177,6 +178,7 @@ def test_cli_serves_and_flushes(served: Served) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
+
     log = stderr.decode()
     assert process.returncode == 0, log
     assert "serving model=churn version=1 runtime=onnxruntime" in log

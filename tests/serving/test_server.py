@@ -84,7 +84,7 @@ def test_predictions_match_model(
 
 
 def test_default_outputs_binary(client: triton.InferenceServerClient, served: Served) -> None:
-    # Without requested outputs tritonclient asks for every output in binary form.
+    # Without requested outputs, tritonclient requests every output in binary form.
     frame = served.frame.head(3)
     result = client.infer(MODEL, triton_inputs(frame, True), headers=bearer(served.client_key))
     names = [output["name"] for output in result.get_response()["outputs"]]

@@ -9,8 +9,8 @@ strings in JSON and length-prefixed (4-byte little-endian) in binary form.
 
 Tabular models take one tensor per column, shaped ``[n]`` or ``[n, 1]``.
 An input declared with an integer datatype is accepted for a floating
-signature input and converted, matching the registry's own validation;
-every other mismatch is rejected with a ``SignatureError`` naming the input.
+signature input and converted, as the registry's own validation does.
+Every other mismatch is rejected with a ``SignatureError`` naming the input.
 """
 
 from __future__ import annotations
