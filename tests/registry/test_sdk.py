@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from manara.client import Client
-from manara.errors import InvalidInputError, NotFoundError, SignatureError
+from manara.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    SignatureError,
+)
+from manara.workspace import Workspace
+from tests.sdk_modes import client_for, running_server
 
 
 def logged_run(client: Client, model: Any, sample: Any) -> str:
@@ -55,3 +62,15 @@ def test_aliases_and_errors(client: Client, logistic: Any) -> None:
         client.registry.get_model("fraud")
     with pytest.raises(InvalidInputError, match="reserved"):
         client.registry.set_alias("churn", "latest", 1)
+
+
+def test_remote_viewer_denied(workspace: Workspace, logistic: Any) -> None:
+    model, frame = logistic
+    with client_for("local", workspace) as admin:
+        run_id = logged_run(admin, model, frame)
+    viewer = workspace.create_principal("viewer-remote", {"viewer"})
+    token = workspace.issue_key(viewer).token
+    with running_server(workspace) as url, Client(url=url, token=token) as remote:
+        with pytest.raises(PermissionDeniedError):
+            remote.registry.create_version("churn", run_id)
+        assert remote.registry.list_models() == []

@@ -210,3 +210,26 @@ def test_missing_manifest(registry: RegistryService, new_run: Any) -> None:
     run_id = new_run()
     with pytest.raises(NotFoundError, match="log_model"):
         registry.create_version("churn", run_id)
+
+
+def add_one(values: Any) -> Any:
+    return values + 1
+
+
+def test_register_untrusted_skops(registry: RegistryService, logistic: Any, tmp_path: Path) -> None:
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    _model, frame = logistic
+    numeric = frame[["amount", "visits"]]
+    custom = Pipeline(
+        [("custom", FunctionTransformer(add_one)), ("model", LogisticRegression())]
+    ).fit(numeric, (numeric["amount"] > 50).astype(int))
+    path = tmp_path / "custom.skops"
+    skops.io.dump(custom, path)
+    with pytest.raises(UnsafeArtifactError) as caught:
+        registry.register_file("churn", path, sample_input=numeric.head(5))
+    assert "add_one" in caught.value.message
+    assert registry.list_models() == []
