@@ -233,3 +233,34 @@ def test_register_untrusted_skops(registry: RegistryService, logistic: Any, tmp_
         registry.register_file("churn", path, sample_input=numeric.head(5))
     assert "add_one" in caught.value.message
     assert registry.list_models() == []
+
+
+@pytest.mark.parametrize("package", ["xgboost", "lightgbm"])
+def test_register_native_file(registry: RegistryService, tmp_path: Path, package: str) -> None:
+    library = pytest.importorskip(package)
+    from tests.registry.conftest import make_frame
+
+    frame, target = make_frame()
+    numeric = frame[["amount", "visits"]].astype(np.float64)
+    if package == "xgboost":
+        model = library.XGBClassifier(n_estimators=10).fit(numeric, target)
+        path = tmp_path / "model.json"
+        model.get_booster().save_model(str(path))
+    else:
+        model = library.LGBMClassifier(n_estimators=10, verbose=-1).fit(numeric, target)
+        path = tmp_path / "model.txt"
+        model.booster_.save_model(str(path))
+
+    version = registry.register_file("boosted", path, sample_input=numeric.head(10))
+    assert version.flavor == package
+    outputs = registry.load(version.ref).predict_frame(numeric)
+    np.testing.assert_array_equal(outputs["label"], model.predict(numeric))
+    np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(numeric), rtol=1e-6)
+
+
+def test_register_unknown_format(registry: RegistryService, tmp_path: Path, logistic: Any) -> None:
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"\x00\x01weights")
+    with pytest.raises(InvalidInputError, match="Unsupported model file"):
+        registry.register_file("churn", path, sample_input=logistic[1].head(5))
+    assert registry.list_models() == []

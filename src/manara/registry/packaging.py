@@ -98,25 +98,66 @@ def build_package(model: Any, sample: pd.DataFrame) -> ModelPackage:
         export = export_verified(model, native, sample, signature)
         if export.data is not None:
             files[ONNX_FILE] = export.data
-    reason = (
-        export.reason
-        if export is not None
-        else f"ONNX export is only made for scikit-learn models; {flavor.name} is served natively."
-    )
-    manifest = {
+    model_class = f"{type(model).__module__}.{type(model).__qualname__}"
+    manifest = _manifest(flavor.name, model_class, signature, files, export)
+    if export is None:
+        manifest["onnx"]["reason"] = _native_only(flavor.name)
+    files[MANIFEST_FILE] = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
+    return ModelPackage(files, manifest)
+
+
+def _native_only(flavor: str) -> str:
+    return f"ONNX export is only made for scikit-learn models; {flavor} is served natively."
+
+
+def build_file_package(
+    flavor_name: str, files: dict[str, bytes], sample: pd.DataFrame, source: str
+) -> ModelPackage:
+    """Package native files (an XGBoost or LightGBM model file and its meta.json).
+
+    The model is loaded and run on ``sample`` once, so a file that does not
+    fit the sample's columns fails here rather than at serving time.
+    """
+    if not isinstance(sample, pd.DataFrame) or len(sample) == 0:
+        raise InvalidInputError("The sample input must be a non-empty pandas DataFrame.")
+    flavor = flavor_by_name(flavor_name)
+    native = flavor.load(files)
+    signature = infer_signature(sample, native.classes)
+    try:
+        native.predict(sample)
+    except Exception as exc:  # noqa: BLE001 - frameworks raise many types on a bad input
+        raise InvalidInputError(
+            f"{source} cannot predict on the sample input ({type(exc).__name__}: {exc}). "
+            "Pass a sample with the columns, in order, that the model was trained on."
+        ) from exc
+    manifest = _manifest(flavor_name, f"{flavor_name} model file {source}", signature, files, None)
+    manifest["onnx"]["reason"] = _native_only(flavor_name)
+    files[MANIFEST_FILE] = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
+    return ModelPackage(files, manifest)
+
+
+def _manifest(
+    flavor: str,
+    model_class: str,
+    signature: Signature,
+    files: Mapping[str, bytes],
+    export: Any,
+) -> dict[str, Any]:
+    return {
         "format_version": MANIFEST_VERSION,
-        "flavor": flavor.name,
-        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "flavor": flavor,
+        "model_class": model_class,
         "signature": signature.to_dict(),
         "files": {
             _ROLES.get(name, name): {"path": name, "digest": sha256(data), "size": len(data)}
             for name, data in files.items()
         },
-        "onnx": {"verified": bool(export and export.verified), "reason": reason},
+        "onnx": {
+            "verified": bool(export and export.verified),
+            "reason": export.reason if export is not None else "",
+        },
         "libraries": library_versions(),
     }
-    files[MANIFEST_FILE] = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
-    return ModelPackage(files, manifest)
 
 
 def parse_manifest(data: bytes, where: str) -> dict[str, Any]:

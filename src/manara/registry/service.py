@@ -18,11 +18,14 @@ import pandas as pd
 from manara.context import Context
 from manara.errors import IntegrityError, InvalidInputError, NotFoundError
 from manara.registry.entities import ModelVersion, RegisteredModel, Signature
+from manara.registry.flavors.lightgbm import LightGBMFlavor
 from manara.registry.flavors.sklearn import load_checked
+from manara.registry.flavors.xgboost import XGBoostFlavor
 from manara.registry.loading import RegistryLoadedModel, load_version
 from manara.registry.packaging import (
     MANIFEST_FILE,
     ModelPackage,
+    build_file_package,
     build_package,
     check_package_files,
     parse_manifest,
@@ -238,9 +241,10 @@ class RegistryService:
     ) -> ModelVersion:
         """Register a saved model file as a new version, without a run.
 
-        Pickle and joblib files are rejected whatever their name. A ``.skops``
-        file is loaded only after its types pass the allow-list, and needs
-        ``sample_input`` (a few rows of the input columns) for its signature.
+        Pickle and joblib files are rejected whatever their name. Accepted:
+        ``.skops`` (scikit-learn, loaded only after its types pass the
+        allow-list), ``.json`` (XGBoost JSON) and ``.txt`` (LightGBM text).
+        ``sample_input`` (a few rows of the input columns) gives the signature.
         """
         self._authorize_new_version(model_name)
         path = Path(path)
@@ -249,18 +253,12 @@ class RegistryService:
         except OSError as exc:
             raise InvalidInputError(f"Cannot read model file {path}: {exc.strerror}.") from exc
         reject_pickle(data, str(path))
-        if path.suffix != ".skops":
-            raise InvalidInputError(
-                f"Unsupported model file {path.name!r}: register_file takes scikit-learn "
-                "models saved with skops (.skops). For XGBoost or LightGBM models, use "
-                "log_model with the fitted model object."
-            )
         if sample_input is None:
             raise InvalidInputError(
                 f"Registering {path.name} needs sample_input: a DataFrame with a few rows of "
                 "the model's input columns, from which the signature is inferred."
             )
-        package = build_package(load_checked(data, str(path)), sample_input)
+        package = _file_package(path, data, sample_input)
         artifacts = {
             role: self.ctx.artifacts.put_bytes(package.files[entry["path"]]).digest
             for role, entry in package.manifest["files"].items()
@@ -331,6 +329,21 @@ class RegistryService:
         loaded = load_version(version, lambda role, digest: self.ctx.artifacts.get_bytes(digest))
         logger.info("model loaded ref=%s runtime=%s", version.ref, loaded.runtime)
         return loaded
+
+
+def _file_package(path: Path, data: bytes, sample: pd.DataFrame) -> ModelPackage:
+    if path.suffix == ".skops":
+        return build_package(load_checked(data, str(path)), sample)
+    if path.suffix == ".json":
+        files = XGBoostFlavor().files_from_native(data, path.name)
+        return build_file_package("xgboost", files, sample, path.name)
+    if path.suffix == ".txt":
+        files = LightGBMFlavor().files_from_native(data, path.name)
+        return build_file_package("lightgbm", files, sample, path.name)
+    raise InvalidInputError(
+        f"Unsupported model file {path.name!r}: register_file takes .skops (scikit-learn "
+        "saved with skops), .json (XGBoost JSON) and .txt (LightGBM text) files."
+    )
 
 
 def upload_package(

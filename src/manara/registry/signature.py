@@ -88,7 +88,7 @@ def label_datatype(classes: np.ndarray) -> str:
     return "BYTES"
 
 
-def infer_signature(sample: pd.DataFrame, classes: Sequence[Any] | None) -> Signature:
+def infer_signature(sample: pd.DataFrame, classes: Sequence[Any] | np.ndarray | None) -> Signature:
     """Build the signature of a model fitted on columns like ``sample``'s.
 
     ``classes`` are the classifier's class labels, or ``None`` for a regressor.

@@ -28,6 +28,19 @@ from manara.registry.flavors.boosting import (
 )
 
 MODEL_FILE = "model.txt"
+_REGRESSION_OBJECTIVES = frozenset(
+    {
+        "regression",
+        "regression_l1",
+        "huber",
+        "fair",
+        "poisson",
+        "quantile",
+        "mape",
+        "gamma",
+        "tweedie",
+    }
+)
 
 
 def _lightgbm() -> Any:
@@ -91,3 +104,25 @@ class LightGBMFlavor:
 
     def check_files(self, files: Mapping[str, bytes]) -> None:
         check_boosting_files(files, MODEL_FILE, self.name)
+
+    def files_from_native(self, data: bytes, name: str) -> dict[str, bytes]:
+        """Package a model file written by ``Booster.save_model`` (LightGBM text format)."""
+        header: dict[str, str] = {}
+        for line in data[:65536].decode("utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            header.setdefault(key.strip(), value.strip())
+        objective = header.get("objective", "").split(" ")[0]
+        if not data.startswith(b"tree") or not objective:
+            raise InvalidInputError(f"{name} is not a LightGBM text model.")
+        if objective == "binary":
+            model_type, classes = "classifier", [0, 1]
+        elif objective in ("multiclass", "multiclassova"):
+            model_type, classes = "classifier", list(range(int(header.get("num_class", "0"))))
+        elif objective in _REGRESSION_OBJECTIVES:
+            model_type, classes = "regressor", None
+        else:
+            raise InvalidInputError(
+                f"{name} has the LightGBM objective {objective!r}; register_file takes "
+                "binary, multiclass and regression models."
+            )
+        return {MODEL_FILE: data, META_FILE: meta_file(model_type, classes)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from manara.errors import InvalidInputError
@@ -76,3 +77,24 @@ class XGBoostFlavor:
 
     def check_files(self, files: Mapping[str, bytes]) -> None:
         check_boosting_files(files, MODEL_FILE, self.name)
+
+    def files_from_native(self, data: bytes, name: str) -> dict[str, bytes]:
+        """Package a model file written by ``Booster.save_model("....json")``."""
+        try:
+            learner = orjson.loads(data)["learner"]
+            objective = str(learner["objective"]["name"])
+            num_class = int(learner["learner_model_param"]["num_class"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"{name} is not an XGBoost JSON model ({type(exc).__name__}: {exc})."
+            ) from exc
+        if objective in ("binary:logistic", "multi:softprob"):
+            model_type, classes = "classifier", list(range(max(num_class, 2)))
+        elif objective.startswith("reg:"):
+            model_type, classes = "regressor", None
+        else:
+            raise InvalidInputError(
+                f"{name} has the XGBoost objective {objective!r}; register_file takes "
+                "binary:logistic, multi:softprob and reg:* models."
+            )
+        return {MODEL_FILE: data, META_FILE: meta_file(model_type, classes)}
