@@ -7,6 +7,8 @@ migrations beside this module create and change it. Rows never leave the
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -29,6 +31,16 @@ metadata = MetaData()
 
 ID = 32  # length of the opaque hex ids
 
+
+def _tenancy_columns() -> list[Column[Any]]:
+    """Columns that place a resource in a project and describe it to the policy."""
+    return [
+        Column("project", String(100), nullable=False, server_default="default"),
+        Column("classification", String(32), nullable=False, server_default="internal"),
+        Column("allowed_regions", JSON, nullable=True),
+    ]
+
+
 workspace_meta = Table(
     "workspace_meta",
     metadata,
@@ -45,6 +57,9 @@ principals = Table(
     Column("roles", JSON, nullable=False),
     Column("project", String(100), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("clearance", String(32), nullable=False, server_default="internal"),
+    Column("region", String(64), nullable=True),
+    Column("disabled_at", UTCDateTime, nullable=True),
 )
 
 api_keys = Table(
@@ -64,11 +79,13 @@ experiments = Table(
     "experiments",
     metadata,
     Column("id", String(ID), primary_key=True),
-    Column("name", String(256), nullable=False, unique=True),
+    Column("name", String(256), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("tags", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(ID), nullable=False),
+    *_tenancy_columns(),
+    UniqueConstraint("project", "name", name="uq_experiments_project_name"),
 )
 
 runs = Table(
@@ -143,11 +160,13 @@ registered_models = Table(
     "registered_models",
     metadata,
     Column("id", String(ID), primary_key=True),
-    Column("name", String(256), nullable=False, unique=True),
+    Column("name", String(256), nullable=False),
     Column("description", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("created_by", String(ID), nullable=False),
+    *_tenancy_columns(),
+    UniqueConstraint("project", "name", name="uq_registered_models_project_name"),
 )
 
 model_versions = Table(
@@ -216,4 +235,41 @@ audit_checkpoints = Table(
     Column("key_id", String(64), nullable=False),
     Column("signature", String(128), nullable=False),
     Column("frontier", JSON, nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A principal's roles in each project it belongs to, beside its home project.
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("principal_id", String(ID), ForeignKey("principals.id"), primary_key=True),
+    Column("project", String(100), ForeignKey("projects.name"), primary_key=True),
+    Column("roles", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Requests to register an artifact in an unsafe format (pickle, joblib), each
+# decided by a principal other than the requester.
+artifact_approvals = Table(
+    "artifact_approvals",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("project", String(100), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("scan", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requested_by", String(ID), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(ID), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("reason", Text, nullable=False),
+    Index("ix_artifact_approvals_digest", "digest", "project"),
 )
