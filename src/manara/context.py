@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from manara.clock import Clock
 from manara.config import Settings
@@ -10,6 +11,9 @@ from manara.security.policy import PolicyDecisionPoint, Resource, authorize
 from manara.security.principal import Principal
 from manara.stores.artifacts import ArtifactStore
 from manara.stores.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    from manara.security.audit import AuditLog
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,37 @@ class Context:
     artifacts: ArtifactStore
     policy: PolicyDecisionPoint
     clock: Clock
+    audit: AuditLog | None = field(default=None, compare=False)
+    """The workspace's tamper-evident audit log; ``None`` only in narrow unit tests."""
+    request_id: str = ""
+
+    def record(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str = "",
+        *,
+        decision: str = "allow",
+        reason: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a security-relevant event (registration, alias move, denial...) to the audit log."""
+        if self.audit is None:
+            return
+        from manara.security.audit_events import AuditEvent
+
+        self.audit.record(
+            AuditEvent(
+                principal_id=self.principal.id,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                decision="deny" if decision == "deny" else "allow",
+                reason=reason,
+                request_id=self.request_id,
+                details=details or {},
+            )
+        )
 
     def authorize(self, action: str, resource_type: str, resource_id: str = "") -> None:
         """Raise ``PermissionDeniedError`` unless the policy allows this principal the action."""

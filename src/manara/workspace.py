@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
@@ -24,6 +25,9 @@ from manara.security.principal import Principal
 from manara.stores.artifacts import ArtifactStore
 from manara.stores.metadata import MetadataStore
 from manara.stores.metadata.identities import IdentityRepository
+
+if TYPE_CHECKING:
+    from manara.security.audit import AuditLog
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,18 @@ class Workspace:
         self.policy = policy
         self.identities = IdentityRepository(metadata)
         self.authenticator = Authenticator(self.identities, clock)
+        self._audit: AuditLog | None = None
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log, with its signing key created under ``home/keys`` on first use."""
+        if self._audit is None:
+            from manara.security.audit import SIGNING_KEY_PATH, AuditLog
+            from manara.security.audit_signer import AuditSigner
+
+            signer = AuditSigner.load_or_create(self.settings.home / SIGNING_KEY_PATH)
+            self._audit = AuditLog(self.metadata, signer, self.clock)
+        return self._audit
 
     @classmethod
     def open(
@@ -85,6 +101,7 @@ class Workspace:
             artifacts=self.artifacts,
             policy=self.policy,
             clock=self.clock,
+            audit=self.audit,
         )
 
     @property
@@ -103,6 +120,9 @@ class Workspace:
         now: datetime = self.clock.now()
         key = issue_api_key(self.identities, admin, now)
         self.metadata.set_meta(_INITIALISED_KEY, now.isoformat())
+        self.context(admin).record(
+            "workspace.init", "workspace", details={"api_key_prefix": key.prefix}
+        )
         logger.info("workspace initialised home=%s admin=%s", self.settings.home, admin.id)
         return admin, key
 
