@@ -17,6 +17,10 @@ class Principal:
     kind: PrincipalKind = "user"
     roles: frozenset[str] = field(default_factory=frozenset)
     project: str = "default"
+    clearance: str = "internal"
+    """Highest data classification it may access: public, internal, confidential or restricted."""
+    region: str | None = None
+    """Region it works from, checked against a resource's allowed regions; ``None`` when unknown."""
 
     def __repr__(self) -> str:
         roles = ",".join(sorted(self.roles))
