@@ -273,3 +273,18 @@ artifact_approvals = Table(
     Column("reason", Text, nullable=False),
     Index("ix_artifact_approvals_digest", "digest", "project"),
 )
+
+# Versions of the Cedar policy set; the workspace decides with the active one,
+# or with the policy shipped in the package while none is stored.
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_by", String(ID), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    Index("ix_policy_versions_active", "active"),
+)
