@@ -26,6 +26,10 @@ class Principal:
         default_factory=lambda: _NO_MEMBERSHIPS, hash=False
     )
     """Roles in projects other than the home project, by project name."""
+    clearance: str = "internal"
+    """Highest data classification it may access: public, internal, confidential or restricted."""
+    region: str | None = None
+    """Region it works from, checked against a resource's allowed regions; ``None`` when unknown."""
 
     def roles_in(self, project: str) -> frozenset[str]:
         """Return the roles this principal holds in ``project``; empty when it is no member."""

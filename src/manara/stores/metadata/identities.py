@@ -62,6 +62,8 @@ def _principal(row: Any, memberships: dict[str, frozenset[str]]) -> Principal:
         roles=frozenset(row.roles),
         project=row.project,
         memberships=MappingProxyType(memberships),
+        clearance=row.clearance,
+        region=row.region,
     )
 
 
