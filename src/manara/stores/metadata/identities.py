@@ -139,6 +139,8 @@ class IdentityRepository:
             "roles": sorted(principal.roles),
             "project": principal.project,
             "created_at": created_at,
+            "clearance": principal.clearance,
+            "region": principal.region,
         }
         if self.find_principal_by_name(principal.name) is not None:
             raise ConflictError(
