@@ -9,23 +9,80 @@ grants it. Actions are ``<resource type>.<verb>`` strings such as
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from manara.errors import PermissionDeniedError
+from manara.errors import InvalidInputError, PermissionDeniedError
 from manara.security.principal import Principal
 
 logger = logging.getLogger(__name__)
 
 
+PROJECT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+CLASSIFICATIONS: tuple[str, ...] = ("public", "internal", "confidential", "restricted")
+"""Data classifications from least to most sensitive; a clearance is one of them too."""
+
+
+DEFAULT_CLASSIFICATION = "internal"
+
+
+def check_access(
+    project: str, classification: str, allowed_regions: Iterable[str] | None
+) -> Access:
+    """Validate the access attributes given for a new resource."""
+    if not isinstance(project, str) or not PROJECT_PATTERN.match(project):
+        raise InvalidInputError(
+            f"Invalid project {project!r}: use 1 to 100 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit."
+        )
+    if classification not in CLASSIFICATIONS:
+        raise InvalidInputError(
+            f"Invalid classification {classification!r}: use one of {', '.join(CLASSIFICATIONS)}."
+        )
+    if allowed_regions is None:
+        return Access(project, classification)
+    if isinstance(allowed_regions, str) or not all(
+        isinstance(region, str) and region for region in allowed_regions
+    ):
+        raise InvalidInputError(
+            f"Invalid allowed_regions {allowed_regions!r}: pass a list of region names, "
+            "such as ['uaenorth'], or None for no restriction."
+        )
+    return Access(project, classification, frozenset(allowed_regions))
+
+
+@dataclass(frozen=True)
+class Access:
+    """Where a stored resource lives and how sensitive it is: what the policy reads of it."""
+
+    project: str
+    classification: str = "internal"
+    allowed_regions: frozenset[str] | None = None
+    """Regions the resource may be used from; ``None`` means no restriction."""
+
+
 @dataclass(frozen=True)
 class Resource:
-    """What an action targets: a type and, when there is one, an id."""
+    """What an action targets: a type, an id when there is one, and its access attributes."""
 
     type: str
     id: str = ""
     project: str = "default"
+    classification: str = "internal"
+    allowed_regions: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, resource_type: str, resource_id: str, access: Access) -> Resource:
+        return cls(
+            resource_type,
+            resource_id,
+            project=access.project,
+            classification=access.classification,
+            allowed_regions=access.allowed_regions,
+        )
 
 
 @dataclass(frozen=True)
@@ -36,7 +93,15 @@ class Decision:
 
 
 class PolicyDecisionPoint(Protocol):
-    def decide(self, principal: Principal, action: str, resource: Resource) -> Decision: ...
+    def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: Resource,
+        context: Mapping[str, str] | None = None,
+    ) -> Decision:
+        """Decide one request; ``context`` holds request attributes such as a workload ``region``."""
+        ...
 
 
 DEFAULT_ROLE_GRANTS: Mapping[str, frozenset[str]] = {
@@ -62,7 +127,13 @@ class RoleBasedPolicy:
     def __init__(self, role_grants: Mapping[str, frozenset[str]] = DEFAULT_ROLE_GRANTS) -> None:
         self._role_grants = role_grants
 
-    def decide(self, principal: Principal, action: str, resource: Resource) -> Decision:
+    def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: Resource,
+        context: Mapping[str, str] | None = None,
+    ) -> Decision:
         if resource.project != principal.project:
             return Decision(False, "other_project")
         for role in principal.roles:
@@ -78,18 +149,26 @@ def authorize(
     """Raise ``PermissionDeniedError`` unless the policy allows the action."""
     decision = policy.decide(principal, action, resource)
     if not decision.allowed:
-        logger.info(
-            "denied action=%s resource=%s:%s principal=%s reason=%s",
-            action,
-            resource.type,
-            resource.id,
-            principal.id,
-            decision.reason,
-        )
-        raise PermissionDeniedError(
-            f"Principal {principal.name!r} may not perform {action!r} on "
-            f"{resource.type} {resource.id!r} ({decision.reason}). Ask an admin for a role "
-            "that grants it.",
-            action=action,
-            reason=decision.reason,
-        )
+        raise denied_error(principal, action, resource, decision)
+
+
+def denied_error(
+    principal: Principal, action: str, resource: Resource, decision: Decision
+) -> PermissionDeniedError:
+    """Log a denial and return the error that reports it, with the decision's reason code."""
+    logger.info(
+        "denied action=%s resource=%s:%s project=%s principal=%s reason=%s",
+        action,
+        resource.type,
+        resource.id,
+        resource.project,
+        principal.id,
+        decision.reason,
+    )
+    return PermissionDeniedError(
+        f"Principal {principal.name!r} may not perform {action!r} on "
+        f"{resource.type} {resource.id!r} ({decision.reason}). Ask an admin for a role "
+        "that grants it.",
+        action=action,
+        reason=decision.reason,
+    )

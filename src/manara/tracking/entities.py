@@ -17,6 +17,7 @@ class Experiment:
     description: str
     tags: dict[str, str]
     created_at: datetime
+    project: str = "default"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ callers get the dataclasses of ``manara.tracking.entities``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from manara.errors import ConflictError, NotFoundError
+from manara.security.policy import Access
 from manara.stores.metadata import tables
 from manara.stores.metadata.store import MetadataStore
 from manara.stores.metadata.tracking_search import latest_metrics, search_statement
@@ -41,6 +42,7 @@ def _experiment(row: Row[Any]) -> Experiment:
         description=row.description,
         tags=dict(row.tags),
         created_at=row.created_at,
+        project=row.project,
     )
 
 
@@ -74,12 +76,19 @@ class TrackingRepository:
 
     # Experiments
 
-    def create_experiment(self, experiment: Experiment, created_by: str) -> Experiment:
+    def create_experiment(
+        self, experiment: Experiment, created_by: str, access: Access | None = None
+    ) -> Experiment:
+        """Insert an experiment; its name must be new in its project (``experiment.project``)."""
         table = tables.experiments
+        access = access or Access(experiment.project)
+        regions = access.allowed_regions
         try:
             with self._store.transaction() as connection:
                 exists = connection.execute(
-                    select(table.c.id).where(table.c.name == experiment.name)
+                    select(table.c.id).where(
+                        table.c.project == experiment.project, table.c.name == experiment.name
+                    )
                 ).first()
                 if exists is not None:
                     raise self._duplicate_experiment(experiment.name)
@@ -91,6 +100,9 @@ class TrackingRepository:
                         tags=experiment.tags,
                         created_at=experiment.created_at,
                         created_by=created_by,
+                        project=experiment.project,
+                        classification=access.classification,
+                        allowed_regions=None if regions is None else sorted(regions),
                     )
                 )
         except SQLIntegrityError as exc:
@@ -116,20 +128,24 @@ class TrackingRepository:
             )
         return _experiment(row)
 
-    def get_experiment_by_name(self, name: str) -> Experiment:
+    def get_experiment_by_name(self, name: str, project: str) -> Experiment:
+        table = tables.experiments
         with self._store.read() as connection:
             row = connection.execute(
-                select(tables.experiments).where(tables.experiments.c.name == name)
+                select(table).where(table.c.project == project, table.c.name == name)
             ).one_or_none()
         if row is None:
             raise NotFoundError(f"Experiment named {name!r} not found. Create it first.", name=name)
         return _experiment(row)
 
-    def list_experiments(self) -> list[Experiment]:
+    def list_experiments(self, projects: Collection[str] | None = None) -> list[Experiment]:
+        """List experiments, all of them or those of ``projects``, oldest first."""
         table = tables.experiments
+        query = select(table).order_by(table.c.created_at, table.c.name)
+        if projects is not None:
+            query = query.where(table.c.project.in_(sorted(projects)))
         with self._store.read() as connection:
-            rows = connection.execute(select(table).order_by(table.c.created_at, table.c.name))
-            return [_experiment(row) for row in rows]
+            return [_experiment(row) for row in connection.execute(query)]
 
     # Runs
 
