@@ -52,6 +52,8 @@ class Settings:
     """SQLAlchemy URL of the metadata database; empty means SQLite under ``home``."""
     artifact_root: str = ""
     """fsspec URL or folder of the artifact store; empty means ``home/artifacts``."""
+    artifact_region: str = "local"
+    """Region of the artifact store, bound into every artifact's encryption context."""
     server_url: str = ""
     """Control-plane URL for the SDK and CLI; empty means local mode."""
     api_key: Secret | None = None
@@ -92,6 +94,7 @@ _CASTS: dict[str, type] = {
     "home": Path,
     "database_url": str,
     "artifact_root": str,
+    "artifact_region": str,
     "server_url": str,
     "api_key": Secret,
     "log_level": str,

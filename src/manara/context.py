@@ -9,7 +9,7 @@ from manara.clock import Clock
 from manara.config import Settings
 from manara.security.policy import PolicyDecisionPoint, Resource, authorize
 from manara.security.principal import Principal
-from manara.stores.artifacts import ArtifactStore
+from manara.stores.artifacts.vault import ArtifactVault
 from manara.stores.metadata import MetadataStore
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ class Context:
     principal: Principal
     settings: Settings
     metadata: MetadataStore
-    artifacts: ArtifactStore
+    artifacts: ArtifactVault
+    """Encrypts every artifact at rest; reads decrypt and check the plaintext SHA-256."""
     policy: PolicyDecisionPoint
     clock: Clock
     audit: AuditLog | None = field(default=None, compare=False)

@@ -20,9 +20,12 @@ from manara.context import Context
 from manara.errors import ConflictError
 from manara.ids import new_id
 from manara.security.apikeys import Authenticator, IssuedKey, issue_api_key
+from manara.security.keys import local_keyring
 from manara.security.policy import PolicyDecisionPoint, RoleBasedPolicy
 from manara.security.principal import Principal
 from manara.stores.artifacts import ArtifactStore
+from manara.stores.artifacts.encrypted import EncryptedArtifactStore
+from manara.stores.artifacts.vault import ArtifactVault
 from manara.stores.metadata import MetadataStore
 from manara.stores.metadata.identities import IdentityRepository
 
@@ -40,7 +43,7 @@ class Workspace:
         self,
         settings: Settings,
         metadata: MetadataStore,
-        artifacts: ArtifactStore,
+        artifacts: ArtifactVault,
         clock: Clock,
         policy: PolicyDecisionPoint,
     ) -> None:
@@ -73,7 +76,11 @@ class Workspace:
     ) -> Workspace:
         settings.home.mkdir(parents=True, exist_ok=True)
         metadata = MetadataStore.open(settings.database_url)
-        artifacts = ArtifactStore(settings.artifact_root)
+        # Every artifact is encrypted under the workspace keyring, created on first use.
+        encrypted = EncryptedArtifactStore(
+            ArtifactStore(settings.artifact_root), local_keyring(settings)
+        )
+        artifacts = ArtifactVault(encrypted, region=settings.artifact_region)
         return cls(
             settings, metadata, artifacts, clock or SystemClock(), policy or RoleBasedPolicy()
         )

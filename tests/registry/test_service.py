@@ -19,6 +19,7 @@ from manara.errors import (
     UnsafeArtifactError,
 )
 from manara.registry.service import RegistryService
+from manara.security.envelope import ArtifactContext
 from manara.tracking.service import TrackingService
 from manara.workspace import Workspace
 
@@ -66,7 +67,9 @@ def test_tampered_artifact_refused(
     model, frame = logistic
     version = register("churn", model, frame)
     digest = version.artifacts["onnx"]
-    stored = Path(workspace.settings.artifact_root) / "sha256" / digest[:2] / digest
+    placed = version.metadata["integrity"]["artifacts"]["onnx"]["context"]
+    blob = workspace.artifacts.locate(digest, ArtifactContext(**placed)).blob_digest
+    stored = Path(workspace.settings.artifact_root) / "sha256" / blob[:2] / blob
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0xFF
     stored.write_bytes(bytes(data))

@@ -11,9 +11,8 @@ from rich.table import Table
 from manara.cli.common import console, error_boundary, settings
 from manara.errors import ConflictError
 from manara.security.keyops import KeyService
-from manara.security.keys import local_keyring
 from manara.security.signing import SigningKeyring
-from manara.stores.artifacts.encrypted import EncryptedArtifactStore, RewrapReport
+from manara.stores.artifacts.encrypted import RewrapReport
 from manara.workspace import Workspace
 
 keys_app = typer.Typer(
@@ -31,8 +30,7 @@ def register(app: typer.Typer) -> None:
 def _service() -> Iterator[KeyService]:
     workspace = Workspace.open(settings())
     try:
-        store = EncryptedArtifactStore(workspace.artifacts, local_keyring(workspace.settings))
-        yield KeyService(workspace.context(), store)
+        yield KeyService(workspace.context(), workspace.artifacts.encrypted)
     finally:
         workspace.close()
 

@@ -16,6 +16,7 @@ import io
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 from manara.config import Settings, load_settings
 from manara.errors import InvalidInputError, NotFoundError
-from manara.stores.artifacts import ArtifactStore
+from manara.tracking.api import TrackingAPI
 from manara.tracking.entities import Run
 
 logger = logging.getLogger(__name__)
@@ -90,8 +91,18 @@ def read_file(path: Path) -> pd.DataFrame:
         raise InvalidInputError(f"Could not read data file {str(path)!r}: {exc}") from exc
 
 
-def training_dataset(run: Run, artifacts: ArtifactStore) -> pd.DataFrame:
-    """Read the stored copy of the run's training data set (the last one logged)."""
+class BlobReader(Protocol):
+    def get_bytes(self, digest: str) -> bytes: ...
+
+
+def training_dataset(
+    run: Run, artifacts: BlobReader, tracking: TrackingAPI | None = None
+) -> pd.DataFrame:
+    """Read the stored copy of the run's training data set (the last one logged).
+
+    A copy logged as an artifact of the run is read through ``tracking``,
+    under the run's encryption context; any other copy from ``artifacts``.
+    """
     stored = [d for d in run.inputs if d.context == "training" and d.artifact_digest]
     if not stored:
         raise InvalidInputError(
@@ -101,7 +112,11 @@ def training_dataset(run: Run, artifacts: ArtifactStore) -> pd.DataFrame:
         )
     dataset = stored[-1]
     digest = dataset.artifact_digest or ""
-    data = artifacts.get_bytes(digest)
+    path = next((item.path for item in run.artifacts if item.digest == digest), None)
+    if tracking is not None and path is not None:
+        data = tracking.get_artifact(run.id, path)
+    else:
+        data = artifacts.get_bytes(digest)
     try:
         frame: pd.DataFrame = pq.read_table(io.BytesIO(data)).to_pandas()
     except pa.ArrowException as exc:
@@ -124,7 +139,7 @@ def load_run_dataset(run_id: str, settings: Settings) -> pd.DataFrame:
         # the stored copy is read from this workspace's artifact store.
         with Client(url="", workspace=workspace) as client:
             run = client.tracking.get_run(run_id)
-        return training_dataset(run, workspace.artifacts)
+            return training_dataset(run, workspace.artifacts, client.tracking)
     finally:
         workspace.close()
 

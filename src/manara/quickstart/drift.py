@@ -86,8 +86,9 @@ def monthly_drift(context: Context, run_id: str, version: ModelVersion) -> Drift
     """
     from manara.tracking.service import TrackingService
 
-    run = TrackingService(context).get_run(run_id)
-    reference = training_dataset(run, context.artifacts)
+    tracking = TrackingService(context)
+    run = tracking.get_run(run_id)
+    reference = training_dataset(run, context.artifacts, tracking)
     current = _served_inputs(context, version)
     features = list(FEATURE_COLUMNS)
     now = context.clock.now()

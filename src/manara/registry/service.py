@@ -17,10 +17,17 @@ import pandas as pd
 
 from manara.context import Context
 from manara.errors import IntegrityError, InvalidInputError, NotFoundError
+from manara.ids import new_id
 from manara.registry.entities import ModelVersion, RegisteredModel, Signature
 from manara.registry.flavors.lightgbm import LightGBMFlavor
 from manara.registry.flavors.sklearn import load_checked
 from manara.registry.flavors.xgboost import XGBoostFlavor
+from manara.registry.integrity import (
+    INTEGRITY_KEY,
+    VersionVerifier,
+    seal_version,
+    signing_keyring,
+)
 from manara.registry.loading import RegistryLoadedModel, load_version
 from manara.registry.packaging import (
     MANIFEST_FILE,
@@ -31,8 +38,12 @@ from manara.registry.packaging import (
     parse_manifest,
 )
 from manara.registry.pickle_guard import reject_pickle
+from manara.security.envelope import ArtifactContext
+from manara.stores.artifacts.vault import DEFAULT_CLASSIFICATION
+from manara.stores.metadata.placement import model_placement
 from manara.stores.metadata.registry import NewVersion, RegistryRepository
 from manara.tracking.api import TrackingAPI
+from manara.tracking.service import run_artifact_context
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +174,17 @@ class RegistryService:
         files, artifacts = self._run_files(run_id, artifact_path, manifest, logged)
         artifacts["manifest"] = logged[manifest_path]
         check_package_files(manifest, files)
+        paths = {
+            role: f"{artifact_path}/{entry['path']}" for role, entry in manifest["files"].items()
+        }
+        paths["manifest"] = manifest_path
+        contexts = {
+            role: run_artifact_context(self.ctx, run_id, path) for role, path in paths.items()
+        }
         source = {"source": "run", "artifact_path": artifact_path}
-        return self._insert_version(model_name, run_id, manifest, artifacts, description, source)
+        return self._insert_version(
+            model_name, run_id, manifest, (artifacts, contexts), description, source
+        )
 
     def _run_files(
         self,
@@ -185,7 +205,7 @@ class RegistryService:
                     run_id=run_id,
                     path=path,
                 )
-            files[entry["path"]] = self.ctx.artifacts.get_bytes(entry["digest"])
+            files[entry["path"]] = self._tracking.get_artifact(run_id, path)
             artifacts[role] = entry["digest"]
         return files, artifacts
 
@@ -200,11 +220,13 @@ class RegistryService:
         model_name: str,
         run_id: str | None,
         manifest: dict[str, Any],
-        artifacts: dict[str, str],
+        placed: tuple[dict[str, str], dict[str, ArtifactContext]],
         description: str,
         source: dict[str, Any],
     ) -> ModelVersion:
+        artifacts, contexts = placed
         onnx = manifest["onnx"]
+        integrity = seal_version(signing_keyring(self.ctx), model_name, artifacts, contexts)
         new = NewVersion(
             run_id=run_id,
             flavor=manifest["flavor"],
@@ -216,6 +238,7 @@ class RegistryService:
                 "onnx_reason": onnx.get("reason", ""),
                 "model_class": manifest.get("model_class", ""),
                 "libraries": manifest.get("libraries", {}),
+                INTEGRITY_KEY: integrity,
             },
             description=description,
             created_by=self.ctx.principal.id,
@@ -259,15 +282,35 @@ class RegistryService:
                 "the model's input columns, from which the signature is inferred."
             )
         package = _file_package(path, data, sample_input)
-        artifacts = {
-            role: self.ctx.artifacts.put_bytes(package.files[entry["path"]]).digest
-            for role, entry in package.manifest["files"].items()
-        }
-        artifacts["manifest"] = self.ctx.artifacts.put_bytes(package.files[MANIFEST_FILE]).digest
         source = {"source": "file", "file_name": path.name}
         return self._insert_version(
-            model_name, None, package.manifest, artifacts, description, source
+            model_name,
+            None,
+            package.manifest,
+            self._store_package(model_name, package),
+            description,
+            source,
         )
+
+    def _store_package(
+        self, model_name: str, package: ModelPackage
+    ) -> tuple[dict[str, str], dict[str, ArtifactContext]]:
+        """Encrypt a package's files into the vault, placed in the model's project."""
+        project = self.ctx.principal.project
+        placement = model_placement(self.ctx.metadata, project, model_name)
+        classification = placement.classification if placement else DEFAULT_CLASSIFICATION
+        upload = new_id()
+        names = {role: entry["path"] for role, entry in package.manifest["files"].items()}
+        names["manifest"] = MANIFEST_FILE
+        artifacts: dict[str, str] = {}
+        contexts: dict[str, ArtifactContext] = {}
+        for role, name in names.items():
+            artifact_id = f"models/{model_name}/{upload}/{name}"
+            contexts[role] = self.ctx.artifacts.context(project, artifact_id, classification)
+            artifacts[role] = self.ctx.artifacts.put_bytes(
+                package.files[name], contexts[role]
+            ).digest
+        return artifacts, contexts
 
     def get_version(self, model_name: str, version: int) -> ModelVersion:
         self.ctx.authorize("model.read", "model", str(model_name))
@@ -311,22 +354,15 @@ class RegistryService:
     # Loading
 
     def read_artifact(self, model_name: str, version: int, role: str) -> bytes:
-        """Read one artifact of a version by role; the artifact store checks its digest."""
+        """Read one artifact of a version by role, after its signature and digest verify."""
         found = self.get_version(model_name, version)
-        digest = found.artifacts.get(role)
-        if digest is None:
-            raise NotFoundError(
-                f"{found.ref} has no artifact {role!r}. Its artifacts: "
-                f"{', '.join(sorted(found.artifacts))}.",
-                ref=found.ref,
-                role=role,
-            )
-        return self.ctx.artifacts.get_bytes(digest)
+        return VersionVerifier(self.ctx).fetch(found, role)
 
     def load(self, ref: str) -> RegistryLoadedModel:
         """Load the version named by ``ref`` for prediction (see ``manara.registry.api.LoadedModel``)."""
         version = self.resolve(ref)
-        loaded = load_version(version, lambda role, digest: self.ctx.artifacts.get_bytes(digest))
+        verifier = VersionVerifier(self.ctx)
+        loaded = load_version(version, lambda role, digest: verifier.fetch(version, role))
         logger.info("model loaded ref=%s runtime=%s", version.ref, loaded.runtime)
         return loaded
 

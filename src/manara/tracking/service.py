@@ -15,6 +15,8 @@ from typing import Any, get_args
 from manara.context import Context
 from manara.errors import ConflictError, InvalidInputError, NotFoundError
 from manara.ids import new_id
+from manara.security.envelope import ArtifactContext
+from manara.stores.metadata.placement import run_placement
 from manara.stores.metadata.tracking import TrackingRepository
 from manara.tracking.entities import (
     TERMINAL_STATUSES,
@@ -60,6 +62,12 @@ def check_max_results(max_results: object) -> int:
             f"Invalid max_results {max_results!r}: use an integer from 1 to {MAX_SEARCH_RESULTS}."
         )
     return max_results
+
+
+def run_artifact_context(ctx: Context, run_id: str, path: str) -> ArtifactContext:
+    """Return the encryption context of a run artifact, placed like the run's experiment."""
+    placement = run_placement(ctx.metadata, run_id)
+    return ctx.artifacts.context(placement.project, f"{run_id}/{path}", placement.classification)
 
 
 class TrackingService:
@@ -151,8 +159,8 @@ class TrackingService:
     def log_input(self, run_id: str, dataset: DatasetInput) -> None:
         self.ctx.authorize("run.update", "run", run_id)
         check_dataset(dataset)
-        if dataset.artifact_digest is not None and not self.ctx.artifacts.exists(
-            dataset.artifact_digest
+        if dataset.artifact_digest is not None and not self._has_stored_copy(
+            run_id, dataset.artifact_digest
         ):
             raise NotFoundError(
                 f"Stored copy {dataset.artifact_digest} of data set {dataset.name!r} not found "
@@ -178,16 +186,26 @@ class TrackingService:
                 run_id=run_id,
                 status=status,
             )
-        ref = self.ctx.artifacts.put_bytes(bytes(data))
+        ref = self.ctx.artifacts.put_bytes(
+            bytes(data), run_artifact_context(self.ctx, run_id, path)
+        )
         artifact = RunArtifact(path=path, digest=ref.digest, size=ref.size)
         self._repository.add_artifact(run_id, artifact, self.ctx.clock.now())
         return artifact
 
     def get_artifact(self, run_id: str, path: str) -> bytes:
-        """Read an artifact; the artifact store checks its SHA-256 on the way out."""
+        """Read an artifact; the vault decrypts it and checks its SHA-256 on the way out."""
         self.ctx.authorize("artifact.read", "artifact", f"{run_id}/{path}")
         artifact = self._repository.get_artifact(run_id, check_artifact_path(path))
-        return self.ctx.artifacts.get_bytes(artifact.digest)
+        return self.ctx.artifacts.get_bytes(
+            artifact.digest, run_artifact_context(self.ctx, run_id, path)
+        )
+
+    def _has_stored_copy(self, run_id: str, digest: str) -> bool:
+        """True when a data set copy is an artifact of the run or a loose stored object."""
+        if any(item.digest == digest for item in self._repository.get_run(run_id).artifacts):
+            return True
+        return self.ctx.artifacts.exists(digest)
 
     # Search
 
