@@ -63,6 +63,28 @@ class Settings:
     """Records the prediction log writer collects before it writes a file."""
     prediction_log_flush_seconds: float = 1.0
     """Longest time a prediction record waits in memory before it is written."""
+    oidc_issuer: str = ""
+    """Issuer (``iss``) of accepted OIDC bearer tokens; empty turns OIDC off."""
+    oidc_audience: str = ""
+    """Audience (``aud``) that OIDC tokens must name; required with ``oidc_issuer``."""
+    oidc_jwks: str = ""
+    """JWKS of the OIDC issuer: a file path, or an https URL (http only on loopback)."""
+    oidc_groups_claim: str = "groups"
+    """Token claim that lists the caller's groups."""
+    oidc_group_roles: str = ""
+    """YAML file mapping each group to ``{project: ..., roles: [...]}``."""
+    oidc_algorithms: str = "RS256,ES256,EdDSA"
+    """Comma-separated JWS algorithms accepted from the OIDC issuer; HS* needs a shared secret."""
+    oidc_shared_secret: Secret | None = None
+    """HMAC secret of the OIDC issuer, only for issuers that sign with HS256/384/512."""
+    token_ttl_seconds: int = 900
+    """Lifetime of tokens issued by ``manara token``, in seconds."""
+    auth_max_failures: int = 5
+    """Failed authentications from one client or for one key prefix before a lockout."""
+    auth_failure_window_seconds: float = 60.0
+    """Sliding window, in seconds, in which ``auth_max_failures`` are counted."""
+    auth_lockout_seconds: float = 300.0
+    """Seconds during which a locked-out client or key prefix is rejected."""
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser()
@@ -100,6 +122,17 @@ _CASTS: dict[str, type] = {
     "log_level": str,
     "prediction_log_batch_size": int,
     "prediction_log_flush_seconds": float,
+    "oidc_issuer": str,
+    "oidc_audience": str,
+    "oidc_jwks": str,
+    "oidc_groups_claim": str,
+    "oidc_group_roles": str,
+    "oidc_algorithms": str,
+    "oidc_shared_secret": Secret,
+    "token_ttl_seconds": int,
+    "auth_max_failures": int,
+    "auth_failure_window_seconds": float,
+    "auth_lockout_seconds": float,
 }
 
 

@@ -19,10 +19,12 @@ from manara.config import Settings
 from manara.context import Context
 from manara.errors import ConflictError
 from manara.ids import new_id
-from manara.security.apikeys import Authenticator, IssuedKey, issue_api_key
+from manara.security.apikeys import Authenticator, AuthFailure, IssuedKey, issue_api_key
 from manara.security.keys import local_keyring
+from manara.security.oidc import verifier_from_settings
 from manara.security.policy import PolicyDecisionPoint, RoleBasedPolicy
 from manara.security.principal import Principal
+from manara.security.ratelimit import FailureLimiter
 from manara.stores.artifacts import ArtifactStore
 from manara.stores.artifacts.encrypted import EncryptedArtifactStore
 from manara.stores.artifacts.vault import ArtifactVault
@@ -53,7 +55,18 @@ class Workspace:
         self.clock = clock
         self.policy = policy
         self.identities = IdentityRepository(metadata)
-        self.authenticator = Authenticator(self.identities, clock)
+        self.authenticator = Authenticator(
+            self.identities,
+            clock,
+            tokens=verifier_from_settings(settings, self.identities, clock),
+            limiter=FailureLimiter(
+                settings.auth_max_failures,
+                settings.auth_failure_window_seconds,
+                settings.auth_lockout_seconds,
+                clock=lambda: clock.now().timestamp(),
+            ),
+            on_failure=self._record_auth_failure,
+        )
         self._audit: AuditLog | None = None
 
     @property
@@ -66,6 +79,24 @@ class Workspace:
             signer = AuditSigner.load_or_create(self.settings.home / SIGNING_KEY_PATH)
             self._audit = AuditLog(self.metadata, signer, self.clock)
         return self._audit
+
+    def _record_auth_failure(self, failure: AuthFailure) -> None:
+        from manara.security.audit_events import AuditEvent
+
+        details = {"credential_type": failure.credential}
+        if failure.client:
+            details["client"] = failure.client
+        self.audit.record(
+            AuditEvent(
+                principal_id=failure.principal_id or "anonymous",
+                action="auth.failed",
+                resource_type=failure.credential,
+                resource_id=failure.key_prefix or "",
+                decision="deny",
+                reason=failure.reason,
+                details=details,
+            )
+        )
 
     @classmethod
     def open(

@@ -5,7 +5,20 @@ from __future__ import annotations
 import typer
 
 from manara import __version__
-from manara.cli import audit, drift, init, keys, models, quickstart, runs, serve, server, train
+from manara.cli import (
+    audit,
+    drift,
+    init,
+    keys,
+    models,
+    principals,
+    quickstart,
+    runs,
+    serve,
+    server,
+    token,
+    train,
+)
 from manara.logs import configure_logging
 
 
@@ -34,7 +47,20 @@ def build_app() -> typer.Typer:
     ) -> None:
         configure_logging(log_level)
 
-    for module in (init, runs, models, train, serve, drift, server, quickstart, keys, audit):
+    for module in (
+        init,
+        runs,
+        models,
+        train,
+        serve,
+        drift,
+        server,
+        quickstart,
+        keys,
+        audit,
+        principals,
+        token,
+    ):
         module.register(app)
     return app
 
