@@ -22,7 +22,8 @@ from manara.ids import new_id
 from manara.security.apikeys import Authenticator, AuthFailure, IssuedKey, issue_api_key
 from manara.security.keys import local_keyring
 from manara.security.oidc import verifier_from_settings
-from manara.security.policy import PolicyDecisionPoint, RoleBasedPolicy
+from manara.security.policy import PolicyDecisionPoint
+from manara.security.policy_versions import ActivePolicy
 from manara.security.principal import Principal
 from manara.security.ratelimit import FailureLimiter
 from manara.stores.artifacts import ArtifactStore
@@ -113,7 +114,7 @@ class Workspace:
         )
         artifacts = ArtifactVault(encrypted, region=settings.artifact_region)
         return cls(
-            settings, metadata, artifacts, clock or SystemClock(), policy or RoleBasedPolicy()
+            settings, metadata, artifacts, clock or SystemClock(), policy or ActivePolicy(metadata)
         )
 
     def local_admin(self) -> Principal:

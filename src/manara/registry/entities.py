@@ -75,6 +75,7 @@ class RegisteredModel:
     aliases: dict[str, int] = field(default_factory=dict)
     """Alias name to version number."""
     latest_version: int | None = None
+    project: str = "default"
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,11 @@ _UNKNOWN_CLASSIFICATION = len(CLASSIFICATIONS)
 
 
 def action_group(action: str) -> str:
-    """Return the action group (see ``ACTION_GROUPS``) that ``<type>.<verb>`` belongs to."""
+    """Return the action group (see ``ACTION_GROUPS``) that ``<type>.<verb>`` belongs to.
+
+    Reads of workspace-wide metadata (key versions, principals, the policy
+    text) are ``read``; changing them is ``admin``.
+    """
     resource_type, _, verb = action.partition(".")
     if resource_type in AUDIT_TYPES:
         return "audit"
@@ -56,12 +60,10 @@ def action_group(action: str) -> str:
         return "invoke"
     if verb in APPROVE_VERBS:
         return "approve"
-    if resource_type in ADMIN_TYPES:
-        return "admin"
-    if resource_type == "policy":
-        return "govern" if verb in READ_VERBS else "admin"
     if verb in READ_VERBS:
         return "read"
+    if resource_type in ADMIN_TYPES or resource_type == "policy":
+        return "admin"
     return "govern" if resource_type in GOVERN_TYPES else "write"
 
 

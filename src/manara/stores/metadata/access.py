@@ -85,3 +85,13 @@ def model_access(store: MetadataStore, project: str, name: str) -> Access | None
     with store.read() as connection:
         row = connection.execute(query).one_or_none()
     return None if row is None else access_of(row)
+
+
+def models_access(store: MetadataStore, project: str) -> dict[str, Access]:
+    """Access attributes of every registered model of ``project``, by model name."""
+    models = tables.registered_models
+    query = select(
+        models.c.name, models.c.project, models.c.classification, models.c.allowed_regions
+    ).where(models.c.project == project)
+    with store.read() as connection:
+        return {row.name: access_of(row) for row in connection.execute(query)}

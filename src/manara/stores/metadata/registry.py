@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from manara.errors import ConflictError, NotFoundError, UnavailableError
 from manara.ids import new_id
 from manara.registry.entities import ModelVersion, RegisteredModel, Signature
+from manara.security.policy import Access
 from manara.stores.metadata import tables
 from manara.stores.metadata.store import MetadataStore
 
@@ -65,17 +66,25 @@ def _retryable(exc: Exception) -> bool:
 
 
 class RegistryRepository:
-    def __init__(self, store: MetadataStore) -> None:
+    """Models of one project: names are unique per project, and lookups never cross it."""
+
+    def __init__(self, store: MetadataStore, project: str = "default") -> None:
         self._store = store
+        self.project = project
 
     # Models
 
     def create_model(
-        self, name: str, description: str, created_by: str, now: datetime
+        self,
+        name: str,
+        description: str,
+        created_by: str,
+        now: datetime,
+        access: Access | None = None,
     ) -> RegisteredModel:
         try:
             with self._store.transaction() as connection:
-                self._insert_model(connection, name, description, created_by, now)
+                self._insert_model(connection, name, description, created_by, now, access)
         except SQLIntegrityError as exc:
             raise ConflictError(
                 f"A model named {name!r} already exists. Register a new version of it, or "
@@ -84,11 +93,18 @@ class RegistryRepository:
             ) from exc
         return self.get_model(name)
 
-    @staticmethod
     def _insert_model(
-        connection: Connection, name: str, description: str, created_by: str, now: datetime
+        self,
+        connection: Connection,
+        name: str,
+        description: str,
+        created_by: str,
+        now: datetime,
+        access: Access | None = None,
     ) -> str:
         model_id = new_id()
+        access = access or Access(self.project)
+        regions = access.allowed_regions
         connection.execute(
             _models.insert().values(
                 id=model_id,
@@ -97,13 +113,18 @@ class RegistryRepository:
                 created_at=now,
                 updated_at=now,
                 created_by=created_by,
+                project=self.project,
+                classification=access.classification,
+                allowed_regions=None if regions is None else sorted(regions),
             )
         )
         return model_id
 
     def find_model(self, name: str) -> RegisteredModel | None:
         with self._store.read() as connection:
-            row = connection.execute(select(_models).where(_models.c.name == name)).one_or_none()
+            row = connection.execute(
+                select(_models).where(_models.c.project == self.project, _models.c.name == name)
+            ).one_or_none()
             if row is None:
                 return None
             return self._model(connection, row)
@@ -119,12 +140,19 @@ class RegistryRepository:
     def model_names(self) -> list[str]:
         with self._store.read() as connection:
             return list(
-                connection.execute(select(_models.c.name).order_by(_models.c.name)).scalars()
+                connection.execute(
+                    select(_models.c.name)
+                    .where(_models.c.project == self.project)
+                    .order_by(_models.c.name)
+                ).scalars()
             )
 
-    def list_models(self) -> list[RegisteredModel]:
+    def list_models(self, projects: Collection[str] | None = None) -> list[RegisteredModel]:
+        """List the models of ``projects``, or of this repository's project."""
+        wanted = sorted(projects) if projects is not None else [self.project]
+        query = select(_models).where(_models.c.project.in_(wanted))
         with self._store.read() as connection:
-            rows = connection.execute(select(_models).order_by(_models.c.name)).all()
+            rows = connection.execute(query.order_by(_models.c.name, _models.c.project)).all()
             return [self._model(connection, row) for row in rows]
 
     def _model(self, connection: Connection, row: Any) -> RegisteredModel:
@@ -145,6 +173,7 @@ class RegistryRepository:
             updated_at=row.updated_at,
             aliases={alias: version for alias, version in alias_rows},
             latest_version=latest,
+            project=row.project,
         )
 
     # Versions
@@ -178,7 +207,9 @@ class RegistryRepository:
         create_model: bool,
     ) -> int:
         model_id = connection.execute(
-            select(_models.c.id).where(_models.c.name == model_name)
+            select(_models.c.id).where(
+                _models.c.project == self.project, _models.c.name == model_name
+            )
         ).scalar_one_or_none()
         if model_id is None:
             if not create_model:
@@ -214,7 +245,7 @@ class RegistryRepository:
         return (
             select(_versions, _models.c.name.label("model_name"))
             .join(_models, _models.c.id == _versions.c.model_id)
-            .where(_models.c.name == model_name)
+            .where(_models.c.project == self.project, _models.c.name == model_name)
         )
 
     def get_version(self, model_name: str, version: int) -> ModelVersion:
