@@ -85,6 +85,11 @@ class Settings:
     """Sliding window, in seconds, in which ``auth_max_failures`` are counted."""
     auth_lockout_seconds: float = 300.0
     """Seconds during which a locked-out client or key prefix is rejected."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call the servers from a browser (CORS); empty allows none.
+
+    ``MANARA_CORS_ORIGINS`` takes a comma-separated list, ``manara.yaml`` a list.
+    """
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser()
@@ -133,6 +138,7 @@ _CASTS: dict[str, type] = {
     "auth_max_failures": int,
     "auth_failure_window_seconds": float,
     "auth_lockout_seconds": float,
+    "cors_origins": tuple,
 }
 
 
@@ -141,6 +147,9 @@ def _cast(name: str, raw: Any, source: str) -> Any:
     try:
         if cast is Secret:
             return Secret(str(raw))
+        if cast is tuple:
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(item).strip() for item in items if str(item).strip())
         return cast(raw)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(

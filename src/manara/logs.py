@@ -7,30 +7,25 @@ called by the CLI entry point and by the servers only.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from typing import Any
 
 import orjson
 
-_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"mnr_[0-9a-f]{12}_[A-Za-z0-9_\-]+"), "mnr_[REDACTED]"),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]+"), r"\1[REDACTED]"),
-    (re.compile(r"(?i)((?:password|passwd|secret|token|api_key)\s*[=:]\s*)\S+"), r"\1[REDACTED]"),
-    (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1[REDACTED]@"),
-    (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "[EMAIL]"),
-    (re.compile(r"\b784-?\d{4}-?\d{7}-?\d\b"), "[EMIRATES_ID]"),
-)
+from manara.security.redaction import redact
 
+__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
 
-def redact(text: str) -> str:
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
+_TRACEBACK_FORMATTER = logging.Formatter()
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrite each record's message so that no key, token or password is emitted."""
+    """Redact secrets and personal data from a record's message, arguments and traceback.
+
+    Installed on a handler, it sees every record that the handler emits,
+    including those that propagate from third-party loggers such as
+    ``uvicorn.error`` and ``uvicorn.access``.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -38,6 +33,14 @@ class RedactingFilter(logging.Filter):
         if cleaned != message or record.args:
             record.msg = cleaned
             record.args = None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse ``exc_text`` when it is set, so the traceback
+            # is rendered and redacted once, here.
+            record.exc_text = _TRACEBACK_FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -49,8 +52,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = redact(record.exc_text)
+        if record.stack_info:
+            entry["stack"] = redact(record.stack_info)
         return orjson.dumps(entry).decode()
 
 

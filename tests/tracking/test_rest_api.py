@@ -79,8 +79,8 @@ def test_naive_timestamp_is_400(http: httpx.Client, sqlite_workspace: Workspace)
     assert "no time zone" in response.json()["error"]["message"]
 
 
-def test_openapi_lists_routes(http: httpx.Client) -> None:
-    schema = http.get("/openapi.json").json()
+def test_openapi_lists_routes(http: httpx.Client, sqlite_workspace: Workspace) -> None:
+    schema = http.get("/openapi.json", headers=_auth(sqlite_workspace)).json()
     paths = schema["paths"]
     for path in (
         "/api/v1/experiments",

@@ -32,6 +32,20 @@ EXIT_CODES: dict[str, int] = {
 }
 
 
+TLS_CERT_OPTION = typer.Option(
+    None,
+    "--tls-cert",
+    envvar="MANARA_TLS_CERT",
+    help="PEM certificate chain; with --tls-key the server speaks HTTPS only.",
+)
+TLS_KEY_OPTION = typer.Option(
+    None,
+    "--tls-key",
+    envvar="MANARA_TLS_KEY",
+    help="PEM private key of --tls-cert; must not be readable by group or others (chmod 600).",
+)
+
+
 def settings() -> Settings:
     return load_settings()
 

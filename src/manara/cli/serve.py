@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from manara.cli.common import console, error_boundary, settings
+from manara.cli.common import TLS_CERT_OPTION, TLS_KEY_OPTION, console, error_boundary, settings
 from manara.errors import InvalidInputError
+from manara.http_security import tls_options
 from manara.logs import configure_logging
 
 
@@ -30,6 +33,8 @@ def serve(
         envvar="MANARA_LOG_LEVEL",
         help="Server log level; 'debug' adds one line per request.",
     ),
+    tls_cert: Path | None = TLS_CERT_OPTION,
+    tls_key: Path | None = TLS_KEY_OPTION,
 ) -> None:
     """Serve a registered model over the Open Inference Protocol v2 REST API.
 
@@ -42,6 +47,17 @@ def serve(
 
     if workers < 1:
         raise InvalidInputError(f"--workers must be at least 1; got {workers}.")
+    tls_options(tls_cert, tls_key)
     configure_logging(log_level, json_lines=True)
-    console.print(f"Manara inference server for {model} on http://{host}:{port}/v2")
-    run_server(settings(), model, host=host, port=port, workers=workers, log_level=log_level)
+    scheme = "https" if tls_cert is not None else "http"
+    console.print(f"Manara inference server for {model} on {scheme}://{host}:{port}/v2")
+    run_server(
+        settings(),
+        model,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )

@@ -7,8 +7,9 @@ dict lookup, one cached credential check and one JSON parse before the
 model runs.
 
 Every route except ``GET /v2/health/live`` needs ``Authorization: Bearer``.
-Inference needs ``model.invoke`` on the model, and its metadata needs
+Inference needs ``model.invoke`` on the model; readiness and metadata need
 ``model.read`` or ``model.invoke``. Every error body is ``{"error": "..."}``.
+Every response carries the security headers of ``manara.http_security``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from manara import __version__
 from manara.api.errors import status_for
 from manara.clock import Clock, SystemClock
 from manara.errors import AuthenticationError, InvalidInputError, ManaraError, NotFoundError
+from manara.http_security import response_headers
 from manara.serving.auth import ServingAuth
 from manara.serving.model import ServedModel
 from manara.serving.prediction_log import PredictionLogWriter, PredictionRecord
@@ -119,8 +121,8 @@ class InferenceApp:
     def _build_routes(self) -> dict[str, dict[str, Route]]:
         routes: dict[str, dict[str, Route]] = {
             "/v2/health/live": {"GET": Route(self._live, None, public=True)},
-            "/v2/health/ready": {"GET": Route(self._server_ready, None)},
-            "/v2": {"GET": Route(self._server_metadata_reply, None)},
+            "/v2/health/ready": {"GET": Route(self._server_ready, _READ)},
+            "/v2": {"GET": Route(self._server_metadata_reply, _READ)},
         }
         unversioned = f"/v2/models/{self.model.name}"
         versioned = f"{unversioned}/versions/{self.model.version_label}"
@@ -204,6 +206,7 @@ class InferenceApp:
             (b"content-type", reply.content_type),
             (b"content-length", str(len(reply.body)).encode()),
             *reply.headers,
+            *response_headers(scope),
         ]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})

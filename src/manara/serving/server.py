@@ -6,9 +6,11 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from manara.config import Settings, load_settings
+from manara.http_security import ASGIApp, secure_app, tls_options
 from manara.logs import configure_logging
 from manara.serving.app import InferenceApp
 from manara.serving.auth import ServingAuth
@@ -67,11 +69,23 @@ def resolve_ref(workspace: Workspace, ref: str) -> str:
     return RegistryService(workspace.context()).resolve(ref).ref
 
 
-def app_from_environment() -> InferenceApp:
+def app_from_environment() -> ASGIApp:
     """Application factory for uvicorn worker processes (``--workers`` above 1)."""
     configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), json_lines=True)
     workspace = Workspace.open(load_settings())
-    return build_app(workspace, os.environ[MODEL_ENV], on_shutdown=workspace.close)
+    app = build_app(workspace, os.environ[MODEL_ENV], on_shutdown=workspace.close)
+    return with_browser_access(app, workspace.settings)
+
+
+def with_browser_access(app: InferenceApp, settings: Settings) -> ASGIApp:
+    """Wrap ``app`` for CORS when ``cors_origins`` is set; otherwise return it unchanged.
+
+    ``InferenceApp`` sets the security headers itself, so the request path
+    has no middleware unless CORS is configured.
+    """
+    if not settings.cors_origins:
+        return app
+    return secure_app(app, settings.cors_origins)
 
 
 def uvicorn_options() -> dict[str, Any]:
@@ -91,11 +105,17 @@ def serve(
     port: int = 8000,
     workers: int = 1,
     log_level: str = "INFO",
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> None:
-    """Serve ``ref`` until interrupted; the version is resolved once, before listening."""
+    """Serve ``ref`` until interrupted; the version is resolved once, before listening.
+
+    With ``tls_cert`` and ``tls_key`` the server speaks HTTPS only.
+    """
     import uvicorn
 
     common: dict[str, Any] = {
+        **tls_options(tls_cert, tls_key),
         "host": host,
         "port": port,
         "log_config": None,
@@ -111,7 +131,7 @@ def serve(
         except BaseException:
             workspace.close()
             raise
-        uvicorn.run(app, **common)
+        uvicorn.run(with_browser_access(app, settings), **common)
         return
     try:
         pinned = resolve_ref(workspace, ref)
