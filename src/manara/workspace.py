@@ -122,7 +122,10 @@ class Workspace:
         existing = self.identities.find_principal_by_name(LOCAL_ADMIN_NAME)
         if existing is not None:
             return existing
-        admin = Principal(id=new_id(), name=LOCAL_ADMIN_NAME, roles=frozenset({"admin"}))
+        # The single-user admin may read data of every classification.
+        admin = Principal(
+            id=new_id(), name=LOCAL_ADMIN_NAME, roles=frozenset({"admin"}), clearance="restricted"
+        )
         try:
             return self.identities.create_principal(admin, self.clock.now())
         except (ConflictError, SQLIntegrityError):

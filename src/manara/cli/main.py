@@ -11,6 +11,7 @@ from manara.cli import (
     init,
     keys,
     models,
+    policy,
     principals,
     quickstart,
     runs,
@@ -60,6 +61,7 @@ def build_app() -> typer.Typer:
         audit,
         principals,
         token,
+        policy,
     ):
         module.register(app)
     return app
