@@ -9,7 +9,7 @@ keeps the inference path fast without storing the credential itself.
 ``Authenticator.authenticate`` also accepts JWTs (three base64url segments)
 and hands them to ``manara.security.oidc.TokenVerifier``. Repeated failures
 from one client address or for one key prefix lock them out for a while
-(``manara.security.ratelimit``); every failure is reported to ``on_failure``,
+(``manara.security.ratelimit``). Every failure is reported to ``on_failure``,
 which the workspace writes to the audit log as ``auth.failed``.
 """
 

@@ -1,7 +1,7 @@
 """Identity administration: projects, users, service accounts, API keys and tokens.
 
 ``IdentityService(ctx)`` is the one service the CLI (and later the REST
-API) calls. Each operation asks the policy first and writes an audit event:
+API) calls. Each operation calls ``ctx.authorize`` first and writes an audit event:
 
 | operation | action asked | audit action |
 | --- | --- | --- |
@@ -79,7 +79,7 @@ class IdentityService:
 
     ``authenticator`` is the process's authenticator, when there is one; its
     cache is dropped after a key is revoked or a principal disabled, so the
-    change holds at once in this process (other processes wait for their
+    change takes effect at once in this process (other processes wait for their
     cache to expire, 60 seconds by default).
     """
 
@@ -222,8 +222,8 @@ class IdentityService:
         """Sign a short-lived platform token for service account ``name``.
 
         The requester needs ``token.issue``, unless it is that service account
-        itself and ``via_api_key`` says it authenticated with its API key: a
-        token cannot be exchanged for a fresh token, or a stolen one would
+        itself and authenticated with its API key (``via_api_key``). A token
+        cannot be exchanged for a fresh token, because a stolen one would then
         never expire.
         """
         record = self._find(name)

@@ -3,10 +3,10 @@
 ``TokenVerifier`` accepts a token only from a configured issuer: the
 external OIDC provider (``oidc_*`` settings, keys from its JWKS) and the
 platform itself (tokens of ``manara token``, signed with the local Ed25519
-key). The algorithm is checked three times: it must be in the issuer's
-allow-list (RS256, ES256 and EdDSA by default, never ``none``), the key is
-chosen by the issuer and ``kid``, never by the token's ``alg``, and the
-key's type must match the ``alg``. HS256/384/512 are accepted only from an
+key). The algorithm is checked three times. It must be in the issuer's
+allow-list (RS256, ES256 and EdDSA by default, never ``none``). The key is
+chosen by the issuer and ``kid``, never by the token's ``alg``. The key's
+type must match the ``alg``. HS256/384/512 are accepted only from an
 issuer configured with a shared secret, and then only with that secret, so
 an HS256 token signed with a public RSA key fails.
 

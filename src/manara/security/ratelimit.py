@@ -8,7 +8,7 @@ the right credential, so that guessing cannot continue at full speed.
 
 The state lives in the memory of one process. Several server processes or
 replicas each count on their own, so an attacker spread over ``n`` of them
-gets up to ``n`` times the attempts; put a shared limiter in front (a
+gets up to ``n`` times the attempts. Put a shared limiter in front (a
 reverse proxy or an API gateway) when that matters. Blocking by key prefix
 also means that someone who knows a prefix can lock its legitimate owner
 out for the cool-down; prefixes are not secret, so keep the cool-down short.
