@@ -32,7 +32,7 @@ class Principal:
     """Region it works from, checked against a resource's allowed regions; ``None`` when unknown."""
 
     def roles_in(self, project: str) -> frozenset[str]:
-        """Return the roles this principal holds in ``project``; empty when it is no member."""
+        """Return the roles this principal has in ``project``; empty when it is no member."""
         if project == self.project:
             return self.roles
         return self.memberships.get(project, frozenset())
