@@ -171,9 +171,7 @@ def test_groups_mapped_to_roles(oidc_workspace: Workspace) -> None:
     assert principal.roles_in("other") == frozenset()
 
 
-def test_groups_claim_configurable(
-    settings: Settings, tmp_path: Path, clock: FixedClock
-) -> None:
+def test_groups_claim_configurable(settings: Settings, tmp_path: Path, clock: FixedClock) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(RSA)))
     configured = _oidc_settings(settings, tmp_path, str(path)).with_overrides(
