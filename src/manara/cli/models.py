@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from manara.cli.approvals import approvals_app
 from manara.cli.common import console, error_boundary
 from manara.client import Client
 from manara.registry.entities import ModelVersion
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
     alias_app.command("set")(set_alias)
     alias_app.command("delete")(delete_alias)
     models_app.add_typer(alias_app, name="alias")
+    models_app.add_typer(approvals_app, name="approvals")
     app.add_typer(models_app, name="models")
 
 

@@ -16,8 +16,14 @@ from typing import Any
 import pandas as pd
 
 from manara.context import Context
-from manara.errors import IntegrityError, InvalidInputError, NotFoundError
+from manara.errors import (
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    UnsafeArtifactError,
+)
 from manara.ids import new_id
+from manara.registry.approval import ArtifactApproval
 from manara.registry.entities import ModelVersion, RegisteredModel, Signature
 from manara.registry.flavors.lightgbm import LightGBMFlavor
 from manara.registry.flavors.sklearn import load_checked
@@ -37,7 +43,8 @@ from manara.registry.packaging import (
     check_package_files,
     parse_manifest,
 )
-from manara.registry.pickle_guard import reject_pickle
+from manara.registry.pickle_guard import pickle_kind, reject_pickle
+from manara.registry.unsafe import APPROVAL_KEY, UnsafeRegistrations, unpickle
 from manara.security.envelope import ArtifactContext
 from manara.stores.artifacts.vault import DEFAULT_CLASSIFICATION
 from manara.stores.metadata.placement import model_placement
@@ -261,10 +268,13 @@ class RegistryService:
         path: str | Path,
         sample_input: pd.DataFrame | None = None,
         description: str = "",
+        allow_pickle: bool = False,
     ) -> ModelVersion:
         """Register a saved model file as a new version, without a run.
 
-        Pickle and joblib files are rejected whatever their name. Accepted:
+        Pickle and joblib files are rejected whatever their name, unless
+        ``allow_pickle`` is set and another principal approved a request for
+        this exact file (``request_unsafe_registration``). Accepted:
         ``.skops`` (scikit-learn, loaded only after its types pass the
         allow-list), ``.json`` (XGBoost JSON) and ``.txt`` (LightGBM text).
         ``sample_input`` (a few rows of the input columns) gives the signature.
@@ -275,14 +285,19 @@ class RegistryService:
             data = path.read_bytes()
         except OSError as exc:
             raise InvalidInputError(f"Cannot read model file {path}: {exc.strerror}.") from exc
-        reject_pickle(data, str(path))
+        approval = self._pickle_approval(model_name, data, str(path), allow_pickle)
         if sample_input is None:
             raise InvalidInputError(
                 f"Registering {path.name} needs sample_input: a DataFrame with a few rows of "
                 "the model's input columns, from which the signature is inferred."
             )
-        package = _file_package(path, data, sample_input)
+        if approval is None:
+            package = _file_package(path, data, sample_input)
+        else:
+            package = build_package(unpickle(data), sample_input)
         source = {"source": "file", "file_name": path.name}
+        if approval is not None:
+            source[APPROVAL_KEY] = approval.id
         return self._insert_version(
             model_name,
             None,
@@ -311,6 +326,59 @@ class RegistryService:
                 package.files[name], contexts[role]
             ).digest
         return artifacts, contexts
+
+    def _pickle_approval(
+        self, model_name: str, data: bytes, source: str, allow_pickle: bool
+    ) -> ArtifactApproval | None:
+        """Return the approval for pickle content, ``None`` for safe content; reject the rest."""
+        if allow_pickle and pickle_kind(data) is not None:
+            return UnsafeRegistrations(self.ctx).approved_for(data, model_name, source)
+        try:
+            reject_pickle(data, source)
+        except UnsafeArtifactError as exc:
+            self.ctx.record(
+                "artifact.register",
+                "model",
+                model_name,
+                decision="deny",
+                reason="unsafe_format",
+                details={"source": source, "detected": exc.details.get("detected", "")},
+            )
+            raise
+        return None
+
+    # Unsafe formats
+
+    def request_unsafe_registration(
+        self, model_name: str, source: str | Path, run_id: str | None = None
+    ) -> ArtifactApproval:
+        """Scan a pickle or joblib model and ask another principal to approve it.
+
+        ``source`` is a local file, or with ``run_id`` an artifact path in that
+        run. See ``manara.registry.unsafe`` for the whole procedure.
+        """
+        self._authorize_new_version(model_name)
+        if run_id is not None:
+            data = self._tracking.get_artifact(run_id, str(source))
+            where = f"run {run_id} artifact {source}"
+        else:
+            try:
+                data = Path(source).read_bytes()
+            except OSError as exc:
+                raise InvalidInputError(
+                    f"Cannot read model file {source}: {exc.strerror}."
+                ) from exc
+            where = str(source)
+        return UnsafeRegistrations(self.ctx).request(model_name, data, where)
+
+    def list_approvals(self, status: str | None = None) -> list[ArtifactApproval]:
+        return UnsafeRegistrations(self.ctx).list(status)
+
+    def approve(self, approval_id: str, reason: str = "") -> ArtifactApproval:
+        return UnsafeRegistrations(self.ctx).decide(approval_id, True, reason)
+
+    def reject(self, approval_id: str, reason: str = "") -> ArtifactApproval:
+        return UnsafeRegistrations(self.ctx).decide(approval_id, False, reason)
 
     def get_version(self, model_name: str, version: int) -> ModelVersion:
         self.ctx.authorize("model.read", "model", str(model_name))
@@ -361,8 +429,11 @@ class RegistryService:
     def load(self, ref: str) -> RegistryLoadedModel:
         """Load the version named by ``ref`` for prediction (see ``manara.registry.api.LoadedModel``)."""
         version = self.resolve(ref)
+        UnsafeRegistrations(self.ctx).check_load(version)
+        # Every artifact is verified, also those the chosen runtime does not read.
         verifier = VersionVerifier(self.ctx)
-        loaded = load_version(version, lambda role, digest: verifier.fetch(version, role))
+        verified = {role: verifier.fetch(version, role) for role in version.artifacts}
+        loaded = load_version(version, lambda role, digest: verified[role])
         logger.info("model loaded ref=%s runtime=%s", version.ref, loaded.runtime)
         return loaded
 
