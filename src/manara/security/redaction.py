@@ -155,8 +155,8 @@ _RULES: tuple[tuple[re.Pattern[str], Replacement], ...] = (
     ),
     (
         re.compile(
-            rf"(?<!{_DIGIT}){_literal('05')}[024-68]{_SEP}(?:{_DIGIT}{_SEP}){{6}}{_DIGIT}"
-            rf"(?!{_DIGIT})"
+            rf"(?<![\d:\-]){_literal('05')}[024-68][ \-]?{_DIGIT}{{3}}[ \-]?{_DIGIT}{{4}}"
+            rf"(?![\d:\-])"
         ),
         "[PHONE]",
     ),
