@@ -56,7 +56,7 @@ def request(
         str, typer.Argument(help="Pickle or joblib file, or artifact path with --run.")
     ],
     run_id: Annotated[
-        str | None, typer.Option("--run", help="Run that holds SOURCE as an artifact.")
+        str | None, typer.Option("--run", help="Run that contains SOURCE as an artifact.")
     ] = None,
 ) -> None:
     """Scan a pickle or joblib model and record a request for another principal to approve."""

@@ -16,7 +16,7 @@ class ArtifactApproval:
     """Hex SHA-256 of the exact file that was scanned; only that content may be registered."""
     project: str
     kind: str
-    """What the file is, such as ``a pickle`` or ``a compressed pickle (joblib)``."""
+    """Kind of pickle content, such as ``a pickle`` or ``a compressed pickle (joblib)``."""
     scan: dict[str, Any]
     """Scanner output: model name, globals imported, the dangerous ones, errors."""
     status: ApprovalStatus

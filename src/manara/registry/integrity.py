@@ -12,10 +12,12 @@ Every read for a load, a download or a serving start goes through
 ``VersionVerifier.fetch``. It checks the signature against the trusted
 public keys, then decrypts in the signed context and checks the plaintext
 digest. A failure raises ``IntegrityError`` and appends an audit event
-``artifact.verify`` with decision ``deny`` and one of these reasons:
-``unsigned`` (no signature recorded), ``bad_signature`` (invalid, or made
-by a key that is not trusted), ``tampered`` (the stored bytes, their
-envelope or their placement changed) or ``missing`` (the object is gone).
+``artifact.verify`` with decision ``deny``. Its reason is one of these:
+
+* ``unsigned``: no signature is recorded;
+* ``bad_signature``: the signature is invalid or made by an untrusted key;
+* ``tampered``: the stored bytes, their envelope or their placement changed;
+* ``missing``: the object is not in the artifact store.
 
 NOTE: the signature does not cover the version number, which the database
 assigns only when the row is inserted. Swapping the artifacts of two
@@ -84,7 +86,9 @@ class VersionVerifier:
             )
         context, signature = self._signed_entry(version, role, digest)
         try:
-            self._keyring.verify(digest, signed_fields(version.model_name, role, context), signature)
+            self._keyring.verify(
+                digest, signed_fields(version.model_name, role, context), signature
+            )
         except IntegrityError as exc:
             raise self._deny(version, role, digest, "bad_signature", exc.message) from exc
         try:

@@ -21,7 +21,7 @@ Callers that pass no context (tools and tests that store a loose file)
 get ``default_context``: the default project, an artifact id made from
 the digest, the default classification and the vault's region.
 
-NOTE: anyone who can list the index and knows an object's context can
+NOTE: anyone who can list the index and has an object's context can
 confirm a guess of its plaintext by hashing it. The metadata database
 holds the same plaintext digests, so the index adds no new exposure.
 """
@@ -139,7 +139,7 @@ class ArtifactVault:
         return self.put_bytes(Path(path).read_bytes(), context)
 
     def locate(self, digest: str, context: ArtifactContext | None = None) -> EncryptedRef:
-        """Return the encrypted object that holds ``digest`` in ``context``."""
+        """Return the encrypted object that contains ``digest`` in ``context``."""
         context = context or self.default_context(digest)
         found = self._index.read(self._key(digest, context))
         if found is None:

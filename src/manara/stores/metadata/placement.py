@@ -1,4 +1,4 @@
-"""Where a run's or model's artifacts belong: the project and classification they inherit.
+"""Placement of a run's or model's artifacts: the project and classification they inherit.
 
 Artifacts take these two values from the experiment of their run, or from
 their registered model, and bind them into their encryption context.
