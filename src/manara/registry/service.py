@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ from manara.registry.packaging import (
 from manara.registry.pickle_guard import pickle_kind, reject_pickle
 from manara.registry.unsafe import APPROVAL_KEY, UnsafeRegistrations, unpickle
 from manara.security.envelope import ArtifactContext
+from manara.security.policy import check_access
 from manara.stores.artifacts.vault import DEFAULT_CLASSIFICATION
+from manara.stores.metadata.access import model_access, models_access
 from manara.stores.metadata.placement import model_placement
 from manara.stores.metadata.registry import NewVersion, RegistryRepository
 from manara.tracking.api import TrackingAPI
@@ -118,27 +121,70 @@ class RegistryService:
         from manara.tracking.service import TrackingService
 
         self.ctx = ctx
-        self._repository = RegistryRepository(ctx.metadata)
+        self._repository = RegistryRepository(ctx.metadata, ctx.principal.project)
         self._tracking: TrackingAPI = tracking or TrackingService(ctx)
 
     # Models
 
-    def create_model(self, name: str, description: str = "") -> RegisteredModel:
-        self.ctx.authorize("model.create", "model", str(name))
+    def create_model(
+        self,
+        name: str,
+        description: str = "",
+        *,
+        classification: str = DEFAULT_CLASSIFICATION,
+        allowed_regions: Iterable[str] | None = None,
+    ) -> RegisteredModel:
+        """Create a model in the principal's project; its versions inherit its attributes."""
+        access = check_access(self._repository.project, classification, allowed_regions)
+        self.ctx.authorize("model.create", "model", str(name), access=access)
         check_model_name(name)
         model = self._repository.create_model(
-            name, description, self.ctx.principal.id, self.ctx.clock.now()
+            name, description, self.ctx.principal.id, self.ctx.clock.now(), access
         )
         logger.info("model created name=%s principal=%s", name, self.ctx.principal.id)
         return model
 
     def get_model(self, name: str) -> RegisteredModel:
-        self.ctx.authorize("model.read", "model", str(name))
-        return self._repository.get_model(check_model_name(name))
+        self._authorize_model("model.read", name)
+        return self._repository.get_model(name)
 
     def list_models(self) -> list[RegisteredModel]:
-        self.ctx.authorize("model.read", "model")
-        return self._repository.list_models()
+        """List the models the principal may read, in every project it belongs to."""
+        principal = self.ctx.principal
+        readable: list[RegisteredModel] = []
+        for project in sorted({principal.project, *principal.memberships}):
+            names = self._readable_names(project)
+            models = self._repository.list_models([project])
+            readable.extend(model for model in models if model.name in names)
+        return readable
+
+    def _readable_names(self, project: str) -> set[str]:
+        return {
+            name
+            for name, access in models_access(self.ctx.metadata, project).items()
+            if self.ctx.permits("model.read", "model", name, access)
+        }
+
+    def _authorize_model(self, action: str, name: str) -> None:
+        """Authorise ``action`` on a model of the principal's project, or raise not found.
+
+        A model the principal may not read is reported exactly like a missing
+        one, and the names listed in that error are only those it may read.
+        """
+        check_model_name(name)
+        project = self._repository.project
+        access = model_access(self.ctx.metadata, project, name)
+        if access is None:
+            raise self._model_not_found(name)
+        self.ctx.authorize(
+            action, "model", name, access=access, not_found=lambda: self._model_not_found(name)
+        )
+
+    def _model_not_found(self, name: str) -> NotFoundError:
+        names = sorted(self._readable_names(self._repository.project))
+        listing = f"Existing models: {', '.join(names[:20])}" if names else "No models exist yet"
+        more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+        return NotFoundError(f"Model {name!r} not found. {listing}{more}.", model=name)
 
     # Packages and versions
 
@@ -217,10 +263,14 @@ class RegistryService:
         return files, artifacts
 
     def _authorize_new_version(self, model_name: str) -> None:
-        self.ctx.authorize("model.update", "model", str(model_name))
+        """Authorise a new version: ``model.update``, plus ``model.create`` for a new model."""
         check_model_name(model_name)
-        if self._repository.find_model(model_name) is None:
+        access = model_access(self.ctx.metadata, self._repository.project, model_name)
+        if access is None:
+            self.ctx.authorize("model.update", "model", model_name)
             self.ctx.authorize("model.create", "model", model_name)
+            return
+        self.ctx.authorize("model.update", "model", model_name, access=access)
 
     def _insert_version(
         self,
@@ -381,16 +431,16 @@ class RegistryService:
         return UnsafeRegistrations(self.ctx).decide(approval_id, False, reason)
 
     def get_version(self, model_name: str, version: int) -> ModelVersion:
-        self.ctx.authorize("model.read", "model", str(model_name))
-        return self._repository.get_version(check_model_name(model_name), version)
+        self._authorize_model("model.read", model_name)
+        return self._repository.get_version(model_name, version)
 
     def list_versions(self, model_name: str) -> list[ModelVersion]:
-        self.ctx.authorize("model.read", "model", str(model_name))
-        return self._repository.list_versions(check_model_name(model_name))
+        self._authorize_model("model.read", model_name)
+        return self._repository.list_versions(model_name)
 
     def resolve(self, ref: str) -> ModelVersion:
         name, alias, number = parse_ref(ref)
-        self.ctx.authorize("model.read", "model", name)
+        self._authorize_model("model.read", name)
         if number is not None:
             return self._repository.get_version(name, number)
         if alias is None or alias == LATEST_ALIAS:
@@ -406,16 +456,14 @@ class RegistryService:
     # Aliases
 
     def set_alias(self, model_name: str, alias: str, version: int) -> ModelVersion:
-        self.ctx.authorize("model.update", "model", str(model_name))
-        check_model_name(model_name)
+        self._authorize_model("model.update", model_name)
         check_alias(alias)
         result = self._repository.set_alias(model_name, alias, version, self.ctx.clock.now())
         logger.info("alias set model=%s alias=%s version=%d", model_name, alias, version)
         return result
 
     def delete_alias(self, model_name: str, alias: str) -> None:
-        self.ctx.authorize("model.update", "model", str(model_name))
-        check_model_name(model_name)
+        self._authorize_model("model.update", model_name)
         self._repository.delete_alias(model_name, alias)
         logger.info("alias deleted model=%s alias=%s", model_name, alias)
 
