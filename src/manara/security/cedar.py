@@ -1,8 +1,8 @@
 """Cedar policy decision point: roles per project plus attribute conditions.
 
-The policy text is parsed once per ``CedarPolicy``; each decision builds the
-request's few entities (see ``manara.security.cedar_entities``) and asks the
-Cedar engine through cedarpy. Cedar's semantics give deny by default and an
+The policy text is parsed once per ``CedarPolicy``. Each decision builds the
+request's few entities (see ``manara.security.cedar_entities``) and passes
+them to the Cedar engine through cedarpy. Cedar's semantics give deny by default and an
 explicit ``forbid`` that wins over every ``permit``. Manara adds one rule:
 a policy that fails to evaluate (for example, it reads an attribute the
 request lacks) denies the request, because Cedar itself would skip a
@@ -107,7 +107,7 @@ class CedarPolicy:
 
     @classmethod
     def default(cls) -> CedarPolicy:
-        """The policy set shipped with Manara (``default.cedar`` beside this module)."""
+        """Load the policy set shipped with Manara (``default.cedar`` beside this module)."""
         return cls(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"), "the default policy")
 
     @property
@@ -122,7 +122,7 @@ class CedarPolicy:
         resource: Resource,
         context: Mapping[str, str] | None = None,
     ) -> Decision:
-        """Decide one request; repeated identical requests are answered from a bounded cache.
+        """Decide one request; a repeated identical request is served from a bounded cache.
 
         The cache is safe because a decision depends only on its inputs and
         this object's fixed policy set.

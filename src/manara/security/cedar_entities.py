@@ -80,10 +80,10 @@ def level(value: str, unknown: int) -> int:
 
 
 def roles_by_project(principal: Principal) -> dict[str, frozenset[str]]:
-    """Roles the principal holds in each project, with aliases resolved.
+    """Return the principal's roles in each project, with aliases resolved.
 
-    The home project's roles are ``principal.roles``; other projects come
-    from ``memberships`` when the principal carries them.
+    The home project's roles are ``principal.roles``. Roles in other
+    projects come from ``principal.memberships``.
     """
     raw: dict[str, set[str]] = {principal.project: set(principal.roles)}
     for project, roles in principal.memberships.items():

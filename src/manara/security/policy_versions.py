@@ -101,7 +101,7 @@ class ActivePolicy:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The answer of ``PolicyService.check``: the request as resolved and its explanation."""
+    """Result of ``PolicyService.check``: the request as resolved and its explanation."""
 
     principal: Principal
     action: str
