@@ -49,7 +49,7 @@ class Plane:
     nobody: str
 
 
-def _seed(workspace: Workspace) -> dict[str, str]:
+def seed_resources(workspace: Workspace) -> dict[str, str]:
     """Create one of each resource as the admin; return path parameter values naming them."""
     ctx = workspace.context()
     tracking = TrackingService(ctx)
@@ -83,7 +83,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
 
     workspace = Workspace.open(Settings(home=tmp_path_factory.mktemp("guard") / "home"))
     try:
-        values = _seed(workspace)
+        values = seed_resources(workspace)
         keys = {
             "admin": workspace.issue_key(workspace.local_admin()).token,
             "viewer": workspace.issue_key(workspace.create_principal("v", {"viewer"})).token,
