@@ -25,16 +25,20 @@ from manara.api.app import create_app
 from manara.api.deps import authenticated_principal
 from manara.api.guard import PUBLIC_ROUTES, RouteView, check_guarded, iter_routes
 from manara.registry.service import RegistryService
+from manara.serving.app import InferenceApp
+from manara.serving.server import build_app
 from manara.tracking.entities import Metric
 from manara.tracking.service import TrackingService
 from manara.workspace import Workspace
 from tests.sdk_modes import running_server
-from tests.serving.conftest import MODEL, Served, running, served_app
-from tests.serving.conftest import served as served  # noqa: F401
+from tests.serving.conftest import MODEL, register, running, sklearn_pipeline, synthetic_frame
 
 MALFORMED = ("Bearer", "Bearer not-a-key", "Basic dXNlcjpwYXNz", "mnr_x_y")
 UNKNOWN_KEY = "Bearer mnr_000000000000_thiskeywasneverissued"
 # POST routes that only read; every other POST, PUT, PATCH and DELETE writes.
+# The walk sends hundreds of bad credentials from one address; a lockout
+# would turn the later 403 checks into 401s.
+NO_LOCKOUT = 1_000_000
 READ_ONLY_POSTS = {"/api/v1/runs/search"}
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 
@@ -81,7 +85,9 @@ def seed_resources(workspace: Workspace) -> dict[str, str]:
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     from manara.config import Settings
 
-    workspace = Workspace.open(Settings(home=tmp_path_factory.mktemp("guard") / "home"))
+    workspace = Workspace.open(
+        Settings(home=tmp_path_factory.mktemp("guard") / "home", auth_max_failures=NO_LOCKOUT)
+    )
     try:
         values = seed_resources(workspace)
         keys = {
@@ -265,32 +271,45 @@ def test_factory_rejects_mount(sqlite_workspace: Workspace) -> None:
 # The inference server ---------------------------------------------------------
 
 
+@dataclass
+class Inference:
+    url: str
+    app: InferenceApp
+    viewer: str
+    nobody: str
+
+
 @pytest.fixture(scope="module")
-def inference(served: Served) -> Iterator[tuple[str, str]]:  # noqa: F811
-    nobody = served.workspace.create_principal("inference-nobody", set())
-    key = served.workspace.issue_key(nobody).token
-    with running(served_app(served)) as port:
-        yield f"http://127.0.0.1:{port}", key
+def inference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inference]:
+    from manara.config import Settings
+
+    home = tmp_path_factory.mktemp("guard-inference") / "home"
+    workspace = Workspace.open(Settings(home=home, auth_max_failures=NO_LOCKOUT))
+    try:
+        frame, labels = synthetic_frame(200, seed=5)
+        register(workspace, MODEL, sklearn_pipeline(frame, labels), frame.head(20))
+        viewer = workspace.issue_key(workspace.create_principal("v", {"viewer"})).token
+        nobody = workspace.issue_key(workspace.create_principal("nobody", set())).token
+        app = build_app(workspace, MODEL)
+        with running(app) as port:
+            yield Inference(f"http://127.0.0.1:{port}", app, viewer, nobody)
+    finally:
+        workspace.close()
 
 
-def _inference_routes(served: Served) -> list[tuple[str, str, bool]]:  # noqa: F811
-    app = served_app(served, MODEL)
+def _inference_routes(inference: Inference) -> list[tuple[str, str, bool]]:
     routes = [
         (method, path, route.public)
-        for path, methods in app.routes.items()
+        for path, methods in inference.app.routes.items()
         for method, route in methods.items()
     ]
     assert len(routes) >= 10, "the route walk found too few inference routes"
     return routes
 
 
-def test_inference_routes_need_token(
-    served: Served,  # noqa: F811
-    inference: tuple[str, str],
-) -> None:
-    url, _ = inference
-    with httpx.Client(base_url=url) as http:
-        for method, path, public in _inference_routes(served):
+def test_inference_routes_need_token(inference: Inference) -> None:
+    with httpx.Client(base_url=inference.url) as http:
+        for method, path, public in _inference_routes(inference):
             if public:
                 assert http.request(method, path).status_code == 200, path
                 continue
@@ -299,28 +318,20 @@ def test_inference_routes_need_token(
                 assert response.status_code == 401, f"{method} {path} {headers}"
 
 
-def test_inference_no_role_is_403(
-    served: Served,  # noqa: F811
-    inference: tuple[str, str],
-) -> None:
-    url, key = inference
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
-        for method, path, public in _inference_routes(served):
+def test_inference_no_role_is_403(inference: Inference) -> None:
+    headers = {"Authorization": f"Bearer {inference.nobody}"}
+    with httpx.Client(base_url=inference.url, headers=headers) as http:
+        for method, path, public in _inference_routes(inference):
             if public:
                 continue
             response = http.request(method, path, content=b"{}")
             assert response.status_code == 403, f"{method} {path}: {response.text}"
 
 
-def test_inference_viewer_cannot_infer(
-    served: Served,  # noqa: F811
-    inference: tuple[str, str],
-) -> None:
-    url, _ = inference
-    with httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {served.viewer_key}"}
-    ) as http:
-        for method, path, _public in _inference_routes(served):
+def test_inference_viewer_cannot_infer(inference: Inference) -> None:
+    headers = {"Authorization": f"Bearer {inference.viewer}"}
+    with httpx.Client(base_url=inference.url, headers=headers) as http:
+        for method, path, _public in _inference_routes(inference):
             if method == "POST":
                 response = http.post(path, content=b"{}")
                 assert response.status_code == 403, f"{method} {path}: {response.text}"

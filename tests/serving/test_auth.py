@@ -24,9 +24,9 @@ class Ticker:
 class CountingAuthenticator(Authenticator):
     calls = 0
 
-    def authenticate(self, token: str) -> Principal:
+    def authenticate(self, token: str, *, client: str | None = None) -> Principal:
         self.calls += 1
-        return super().authenticate(token)
+        return super().authenticate(token, client=client)
 
 
 def bearer(token: str) -> bytes:

@@ -40,7 +40,7 @@ def authenticated_principal(request: Request) -> Principal:
     """
     workspace = workspace_of(request)
     token = bearer_token(request.headers.get("authorization"))
-    principal = workspace.authenticator.authenticate(token)
+    principal = workspace.authenticator.authenticate(token, client=client_host(request))
     if not principal.roles and not any(principal.memberships.values()):
         route = f"{request.method} {request.url.path}"
         workspace.context(principal).record(

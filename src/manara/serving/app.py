@@ -69,6 +69,8 @@ class Call:
     header_length: bytes | None = None
     content_encoding: bytes | None = None
     request_id: str | None = None
+    client: str | None = None
+    """Address of the peer, for rate-limiting failed authentication."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +225,7 @@ class InferenceApp:
     async def _dispatch(self, call: Call, receive: Receive) -> Reply:
         methods = self.routes.get(call.path)
         if methods is None:
-            await self.auth.authenticate(call.authorization)
+            await self.auth.authenticate(call.authorization, call.client)
             return self._not_found(call.path)
         route = methods.get(call.method)
         if route is None:
@@ -234,7 +236,7 @@ class InferenceApp:
                 ((b"allow", allowed),),
             )
         if not route.public:
-            principal = await self.auth.authenticate(call.authorization)
+            principal = await self.auth.authenticate(call.authorization, call.client)
             if route.actions is not None:
                 self.auth.authorize(principal, route.actions)
         body = await self._read_body(call, receive) if call.method == "POST" else b""
@@ -339,7 +341,9 @@ class _TooLarge(InvalidInputError):
 
 
 def _call_of(scope: Scope) -> Call:
+    peer = scope.get("client")
     call = Call(scope["method"], scope["path"], time.perf_counter())
+    call.client = peer[0] if peer else None
     for name, value in scope["headers"]:
         if name == b"authorization":
             call.authorization = value

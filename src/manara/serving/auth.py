@@ -13,6 +13,7 @@ decisions on the served model are kept for the same time under
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -47,8 +48,12 @@ class ServingAuth:
         self._decisions: dict[tuple[str, str], float] = {}
         self._verifying: dict[bytes, asyncio.Future[Principal]] = {}
 
-    async def authenticate(self, header: bytes | None) -> Principal:
-        """Return the principal of a bearer token, or raise ``AuthenticationError``."""
+    async def authenticate(self, header: bytes | None, client: str | None = None) -> Principal:
+        """Return the principal of a bearer token, or raise ``AuthenticationError``.
+
+        ``client`` is the caller's address, which the authenticator uses to
+        rate-limit failed attempts.
+        """
         if header is None:
             raise AuthenticationError(
                 "Missing Authorization header. Send 'Authorization: Bearer <API key>'."
@@ -65,7 +70,8 @@ class ServingAuth:
             # the same expired entry wait for it instead of each running argon2.
             token = bearer_token(header.decode("latin-1"))
             loop = asyncio.get_running_loop()
-            pending = loop.run_in_executor(None, self._authenticator.authenticate, token)
+            verify = functools.partial(self._authenticator.authenticate, token, client=client)
+            pending = loop.run_in_executor(None, verify)
             self._verifying[fingerprint] = pending
             pending.add_done_callback(lambda _: self._verifying.pop(fingerprint, None))
         principal = await asyncio.shield(pending)
