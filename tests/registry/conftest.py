@@ -12,7 +12,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from manara.context import Context
 from manara.registry.service import RegistryService
@@ -62,6 +62,22 @@ def logistic() -> tuple[Pipeline, pd.DataFrame]:
 @pytest.fixture(scope="session")
 def boosted() -> tuple[Pipeline, pd.DataFrame]:
     return fit_pipeline(HistGradientBoostingClassifier(max_iter=20, random_state=0))
+
+
+@pytest.fixture(scope="session")
+def unexported() -> tuple[Pipeline, pd.DataFrame]:
+    """A pipeline skl2onnx cannot convert: it applies a NumPy function to a column."""
+    frame, target = make_frame()
+    prepare = ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+            ("amount", SimpleImputer(), ["amount"]),
+            ("visits", FunctionTransformer(np.log1p), ["visits"]),
+        ]
+    )
+    pipeline = Pipeline([("prepare", prepare), ("model", LogisticRegression(max_iter=500))])
+    pipeline.fit(frame, target)
+    return pipeline, frame
 
 
 @pytest.fixture

@@ -37,13 +37,13 @@ def test_onnx_version_loads(registry: RegistryService, register: Any, logistic: 
     np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(frame), atol=1e-5)
 
 
-def test_native_version_loads(registry: RegistryService, register: Any, boosted: Any) -> None:
-    model, frame = boosted
+def test_native_version_loads(registry: RegistryService, register: Any, unexported: Any) -> None:
+    model, frame = unexported
     version = register("churn", model, frame)
     loaded = registry.load(version.ref)
-    if not version.onnx_verified:
-        assert loaded.runtime == "native"
-        assert version.metadata["onnx_reason"]
+    assert version.onnx_verified is False
+    assert loaded.runtime == "native"
+    assert version.metadata["onnx_reason"]
     outputs = loaded.predict_frame(frame)
     np.testing.assert_array_equal(outputs["label"], model.predict(frame))
     np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(frame), atol=1e-5)
