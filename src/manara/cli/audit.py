@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     group.command("checkpoint")(checkpoint)
     group.command("export")(export)
     group.command("prove")(prove)
+    group.command("public-key")(public_key)
     app.add_typer(group, name="audit")
 
 
@@ -112,3 +113,14 @@ def prove(
     proof = _with_log("audit.read", lambda log: log.prove(event_id))
     # Plain echo: Rich would wrap long hashes and break the JSON.
     typer.echo(proof_json(proof))
+
+
+@error_boundary
+def public_key() -> None:
+    """Print the audit signing public key (64 hex digits), the trust anchor for proofs.
+
+    Publish it somewhere an attacker with database access cannot change, and
+    pass it to ``tools/verify_audit_proof.py --public-key``.
+    """
+    key = _with_log("audit.read", lambda log: log.signer.public_key)
+    typer.echo(key.hex())
