@@ -310,6 +310,12 @@ class RegistryService:
             version.onnx_verified,
             self.ctx.principal.id,
         )
+        self.ctx.record(
+            "model.register",
+            "model_version",
+            version.ref,
+            details={"run_id": run_id or "", "flavor": version.flavor, **source},
+        )
         return version
 
     def register_file(
@@ -458,14 +464,22 @@ class RegistryService:
     def set_alias(self, model_name: str, alias: str, version: int) -> ModelVersion:
         self._authorize_model("model.update", model_name)
         check_alias(alias)
+        previous = self.get_model(model_name).aliases.get(alias)
         result = self._repository.set_alias(model_name, alias, version, self.ctx.clock.now())
         logger.info("alias set model=%s alias=%s version=%d", model_name, alias, version)
+        self.ctx.record(
+            "model.alias.set",
+            "model",
+            model_name,
+            details={"alias": alias, "version": version, "previous_version": previous},
+        )
         return result
 
     def delete_alias(self, model_name: str, alias: str) -> None:
         self._authorize_model("model.update", model_name)
         self._repository.delete_alias(model_name, alias)
         logger.info("alias deleted model=%s alias=%s", model_name, alias)
+        self.ctx.record("model.alias.delete", "model", model_name, details={"alias": alias})
 
     # Loading
 

@@ -42,6 +42,11 @@ class KeyService:
     def _authorize(self, verb: str) -> None:
         self._ctx.authorize(f"key.{verb}", "key", self._provider.key_id)
 
+    def _record(self, verb: str, version: int, **details: int) -> None:
+        self._ctx.record(
+            f"key.{verb}", "key", self._provider.key_id, details={"version": version, **details}
+        )
+
     def list_versions(self) -> list[VersionUsage]:
         self._authorize("read")
         counts = self._store.count_by_version()
@@ -52,6 +57,7 @@ class KeyService:
         self._authorize("rotate")
         version = self._provider.rotate()
         report = self._store.rewrap_all()
+        self._record("rotate", version, rewrapped=len(report.rewrapped), failed=len(report.failed))
         logger.info(
             "key rotated key_id=%s version=%d rewrapped=%d failed=%d principal=%s",
             self._provider.key_id,
@@ -79,6 +85,7 @@ class KeyService:
                 objects=still_needed,
             )
         self._provider.retire(version)
+        self._record("retire", version, objects=still_needed)
         logger.info(
             "key version retired key_id=%s version=%d objects=%d principal=%s",
             self._provider.key_id,
@@ -90,6 +97,7 @@ class KeyService:
     def reinstate(self, version: int) -> None:
         self._authorize("reinstate")
         self._provider.reinstate(version)
+        self._record("reinstate", version)
 
     def destroy(self, version: int, confirmed: bool) -> int:
         """Destroy ``version`` and return how many objects became unreadable."""
@@ -104,6 +112,7 @@ class KeyService:
                 objects=lost,
             )
         self._provider.destroy(version)
+        self._record("destroy", version, objects_shredded=lost)
         logger.warning(
             "key version destroyed key_id=%s version=%d objects_shredded=%d principal=%s",
             self._provider.key_id,
