@@ -22,7 +22,7 @@ _TRACEBACK_FORMATTER = logging.Formatter()
 class RedactingFilter(logging.Filter):
     """Redact secrets and personal data from a record's message, arguments and traceback.
 
-    Installed on a handler, it sees every record that the handler emits,
+    Installed on a handler, it receives every record that the handler emits,
     including those that propagate from third-party loggers such as
     ``uvicorn.error`` and ``uvicorn.access``.
     """

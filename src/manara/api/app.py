@@ -97,7 +97,7 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     if workspace.settings.cors_origins:
         app.add_middleware(CORSMiddleware, **cors_options(workspace.settings.cors_origins))
-    # Added last, so it also covers CORS preflight answers. Starlette's error
+    # Added last, so it also covers CORS preflight responses. Starlette's error
     # middleware sits outside every added middleware, so the handler of
     # unexpected errors sets these headers on 500 responses itself.
     app.add_middleware(SecurityHeadersMiddleware)

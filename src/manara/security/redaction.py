@@ -105,8 +105,8 @@ _RULES: tuple[tuple[re.Pattern[str], Replacement], ...] = (
     ),
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[AWS_ACCESS_KEY_ID]"),
     (
-        # A 40-character base64 run with both cases and a digit, '/' or '+',
-        # the shape of an AWS secret access key; hex digests have one case.
+        # A 40-character base64 run with both cases and a digit, '/' or '+'
+        # has the shape of an AWS secret access key. Hex digests use one case.
         re.compile(
             r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])"
             r"(?=[A-Za-z0-9/+]*[0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"

@@ -86,12 +86,14 @@ class ServingAuth:
         The actions are tried in order and the last one's refusal is raised.
         """
         now = self._monotonic()
+        for action in actions:
+            valid_until = self._decisions.get((principal.id, action))
+            if valid_until is not None and valid_until > now:
+                return
+        # Only a cache miss builds the resource and asks the policy.
         resource = Resource("model", self._model_name, project=principal.project)
         for index, action in enumerate(actions):
             key = (principal.id, action)
-            valid_until = self._decisions.get(key)
-            if valid_until is not None and valid_until > now:
-                return
             if index == len(actions) - 1:
                 authorize(self._policy, principal, action, resource)
             elif not self._policy.decide(principal, action, resource).allowed:
