@@ -188,8 +188,13 @@ def test_filter_covers_args_and_traceback(formatter: logging.Formatter) -> None:
 def test_configured_handler_covers_uvicorn() -> None:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
+    # Servers started by earlier tests may have raised uvicorn's levels.
+    uvicorn_loggers = [logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error")]
+    levels = [logger.level for logger in uvicorn_loggers]
     stream = io.StringIO()
     try:
+        for logger in uvicorn_loggers:
+            logger.setLevel(logging.INFO)
         configure_logging("INFO")
         handler = root.handlers[0]
         assert isinstance(handler, logging.StreamHandler)
@@ -201,6 +206,8 @@ def test_configured_handler_covers_uvicorn() -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+        for logger, level in zip(uvicorn_loggers, levels, strict=True):
+            logger.setLevel(level)
     output = stream.getvalue()
     assert "abc123" not in output
     assert "jane@example.com" not in output
