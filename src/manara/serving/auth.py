@@ -18,9 +18,9 @@ import hashlib
 import time
 from collections.abc import Callable
 
-from manara.errors import AuthenticationError
+from manara.errors import AuthenticationError, PermissionDeniedError
 from manara.security.apikeys import Authenticator, bearer_token
-from manara.security.policy import PolicyDecisionPoint, Resource, authorize
+from manara.security.policy import Access, PolicyDecisionPoint, Resource, authorize
 from manara.security.principal import Principal
 
 # Entries past this count are dropped wholesale; a flood of distinct valid
@@ -38,10 +38,24 @@ class ServingAuth:
         model_name: str,
         cache_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        access: Access | None = None,
+        on_denied: Callable[[Principal, str, str], None] | None = None,
     ) -> None:
+        """Guard the model named ``model_name``.
+
+        ``access`` gives the stored model's project, classification and allowed
+        regions, so that the policy judges the real resource; without it the
+        model is taken to be in the caller's project. ``on_denied`` receives
+        the principal, action and reason code of a refusal, at most once per
+        principal and action per ``cache_seconds``, for the audit log.
+        """
         self._authenticator = authenticator
         self._policy = policy
         self._model_name = model_name
+        self._access = access
+        self._on_denied = on_denied
+        self._denials: dict[tuple[str, str], float] = {}
         self._ttl = cache_seconds
         self._monotonic = monotonic
         self._principals: dict[bytes, tuple[Principal, float]] = {}
@@ -91,17 +105,37 @@ class ServingAuth:
             if valid_until is not None and valid_until > now:
                 return
         # Only a cache miss builds the resource and asks the policy.
-        resource = Resource("model", self._model_name, project=principal.project)
+        if self._access is None:
+            resource = Resource("model", self._model_name, project=principal.project)
+        else:
+            resource = Resource.of("model", self._model_name, self._access)
         for index, action in enumerate(actions):
             key = (principal.id, action)
             if index == len(actions) - 1:
-                authorize(self._policy, principal, action, resource)
+                try:
+                    authorize(self._policy, principal, action, resource)
+                except PermissionDeniedError as denied:
+                    self._report_denial(principal, action, denied, now)
+                    raise
             elif not self._policy.decide(principal, action, resource).allowed:
                 continue
             if len(self._decisions) >= _MAX_CACHE_ENTRIES:
                 self._decisions.clear()
             self._decisions[key] = now + self._ttl
             return
+
+    def _report_denial(
+        self, principal: Principal, action: str, denied: PermissionDeniedError, now: float
+    ) -> None:
+        if self._on_denied is None:
+            return
+        key = (principal.id, action)
+        if self._denials.get(key, 0.0) > now:
+            return
+        if len(self._denials) >= _MAX_CACHE_ENTRIES:
+            self._denials.clear()
+        self._denials[key] = now + self._ttl
+        self._on_denied(principal, action, str(denied.details.get("reason", "denied")))
 
     def forget(self) -> None:
         """Drop cached principals and decisions, for example after a key is revoked."""

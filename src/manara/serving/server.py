@@ -12,10 +12,12 @@ from typing import Any
 from manara.config import Settings, load_settings
 from manara.http_security import ASGIApp, secure_app, tls_options
 from manara.logs import configure_logging
+from manara.security.principal import Principal
 from manara.serving.app import InferenceApp
 from manara.serving.auth import ServingAuth
 from manara.serving.model import ServedModel
 from manara.serving.prediction_log import PredictionLogWriter
+from manara.stores.metadata.access import model_access
 from manara.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,27 @@ def build_app(
         model.runtime,
         ref,
     )
-    auth = ServingAuth(workspace.authenticator, workspace.policy, model.name)
+    registered = RegistryService(workspace.context()).get_model(model.name)
+    access = model_access(workspace.metadata, registered.project, model.name)
+
+    def audit_denial(principal: Principal, action: str, reason: str) -> None:
+        workspace.context(principal).record(
+            action, "model", model.name, decision="deny", reason=reason
+        )
+
+    auth = ServingAuth(
+        workspace.authenticator,
+        workspace.policy,
+        model.name,
+        access=access,
+        on_denied=audit_denial,
+    )
+    workspace.context().record(
+        "model.deploy",
+        "model_version",
+        f"{model.name}:{model.version}",
+        details={"ref": ref, "runtime": model.runtime},
+    )
     writer = None
     if prediction_log:
         settings = workspace.settings
