@@ -126,6 +126,23 @@ def test_log_ten_thousand_metrics(tracking: TrackingService) -> None:
     assert len(tracking.get_metric_history(run_id, "m3")) == 1000
 
 
+def test_retried_metric_batch_stored_once(tracking: TrackingService) -> None:
+    run_id = _run_id(tracking)
+    batch = [Metric("loss", 1.0 / (i + 1), step=i) for i in range(100)]
+    tracking.log_metrics(run_id, batch)
+    tracking.log_metrics(run_id, batch)
+    history = tracking.get_metric_history(run_id, "loss")
+    assert len(history) == 100
+    assert [m.step for m in history] == list(range(100))
+
+
+def test_same_step_new_value_kept(tracking: TrackingService) -> None:
+    run_id = _run_id(tracking)
+    tracking.log_metrics(run_id, [Metric("acc", 0.5, step=1)])
+    tracking.log_metrics(run_id, [Metric("acc", 0.6, step=1)])
+    assert len(tracking.get_metric_history(run_id, "acc")) == 2
+
+
 def test_metrics_one_executemany(tracking: TrackingService, clocked_workspace: Workspace) -> None:
     run_id = _run_id(tracking)
     inserts: list[tuple[bool, int]] = []

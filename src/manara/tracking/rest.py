@@ -130,16 +130,16 @@ class RestTracking:
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         # Metrics without a timestamp are stamped here, when they were logged,
         # rather than when the server receives them.
-        rows = check_metrics(metrics, datetime.now().astimezone())
+        rows = check_metrics(metrics, datetime.now().astimezone(), run_id)
         body = {
             "metrics": [
                 {
-                    "key": row.key,
-                    "value": row.value,
-                    "step": row.step,
-                    "timestamp": from_timestamp_ms(row.timestamp_ms).isoformat(),
+                    "key": key,
+                    "value": value,
+                    "step": step,
+                    "timestamp": from_timestamp_ms(timestamp_ms).isoformat(),
                 }
-                for row in rows
+                for _, key, value, step, timestamp_ms in rows
             ]
         }
         self._transport.request("POST", f"/runs/{_segment(run_id)}/metrics", json=body)

@@ -232,7 +232,7 @@ class TrackingService:
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         self._authorize_run("run.update", run_id)
-        rows = check_metrics(metrics, self.ctx.clock.now())
+        rows = check_metrics(metrics, self.ctx.clock.now(), run_id)
         self._repository.log_metrics(run_id, rows)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

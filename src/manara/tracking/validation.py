@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from manara.errors import InvalidInputError
 from manara.tracking.entities import DatasetInput, Metric
@@ -24,13 +24,12 @@ MAX_NAME_LENGTH = 256
 _MAX_STEP = 2**63 - 1
 
 
-class MetricRow(NamedTuple):
-    """A checked metric, ready to store."""
+MetricRow = tuple[str, str, float, int, int]
+"""A checked metric, ready to store: ``(run_id, key, value, step, timestamp_ms)``.
 
-    key: str
-    value: float
-    step: int
-    timestamp_ms: int
+A plain tuple, because building 10,000 named tuples per batch cost as much
+as inserting them.
+"""
 
 
 def check_key(key: object, kind: str) -> str:
@@ -119,7 +118,7 @@ def from_timestamp_ms(timestamp_ms: int) -> datetime:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
-def check_metrics(metrics: Sequence[Metric], now: datetime) -> list[MetricRow]:
+def check_metrics(metrics: Sequence[Metric], now: datetime, run_id: str) -> list[MetricRow]:
     """Check every metric before any is stored; ``now`` stamps metrics without a timestamp.
 
     Values must be real numbers (bool is rejected) and finite.
@@ -151,7 +150,7 @@ def check_metrics(metrics: Sequence[Metric], now: datetime) -> list[MetricRow]:
                 f"Invalid step {step} for metric {key!r}: it does not fit in 64 bits.", key=key
             )
         timestamp_ms = now_ms if metric.timestamp is None else to_timestamp_ms(metric.timestamp)
-        append(MetricRow(key, value, step, timestamp_ms))
+        append((run_id, key, value, step, timestamp_ms))
     return rows
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -117,18 +118,18 @@ run_tags = Table(
     Column("value", Text, nullable=False),
 )
 
+# One clustered B-tree (WITHOUT ROWID on SQLite): an insert writes one tree,
+# and the same metric logged twice is one row.
 run_metrics = Table(
     "run_metrics",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
     Column("run_id", String(ID), ForeignKey("runs.id"), nullable=False),
     Column("key", String(250), nullable=False),
-    Column("value", Float, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp_ms", BigInteger, nullable=False),
-    Index("ix_run_metrics_run_key_step", "run_id", "key", "step"),
+    Column("value", Float, nullable=False),
+    PrimaryKeyConstraint("run_id", "key", "step", "timestamp_ms", "value", name="pk_run_metrics"),
+    sqlite_with_rowid=False,
 )
 
 run_inputs = Table(

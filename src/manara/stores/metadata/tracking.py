@@ -67,7 +67,11 @@ def _metrics_insert_sql(paramstyle: str) -> str:
         )
     columns = "run_id, key, value, step, timestamp_ms"
     values = ", ".join([placeholder] * 5)
-    return f"INSERT INTO {tables.run_metrics.name} ({columns}) VALUES ({values})"
+    # A metric identical in every column is already stored: a retried batch is a no-op.
+    return (
+        f"INSERT INTO {tables.run_metrics.name} ({columns}) VALUES ({values}) "
+        "ON CONFLICT DO NOTHING"
+    )
 
 
 class TrackingRepository:
@@ -328,7 +332,9 @@ class TrackingRepository:
             return self._run_status(connection, run_id)
 
     def log_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
-        """Insert all metrics with one ``executemany`` in one transaction.
+        """Insert all metrics of ``run_id`` with one ``executemany`` in one transaction.
+
+        Each row must already carry ``run_id`` (``check_metrics`` builds them so).
 
         The statement goes to the driver as SQL text with positional
         parameters: compiling a Core insert per row cost more than SQLite's
@@ -337,10 +343,7 @@ class TrackingRepository:
         with self._store.transaction() as connection:
             self._writable_run(connection, run_id, "metrics")
             if rows:
-                connection.exec_driver_sql(
-                    _metrics_insert_sql(connection.dialect.paramstyle),
-                    [(run_id, *row) for row in rows],
-                )
+                connection.exec_driver_sql(_metrics_insert_sql(connection.dialect.paramstyle), rows)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         table = tables.run_metrics
@@ -349,7 +352,7 @@ class TrackingRepository:
             rows = connection.execute(
                 select(table.c.key, table.c.value, table.c.step, table.c.timestamp_ms)
                 .where(table.c.run_id == run_id, table.c.key == key)
-                .order_by(table.c.step, table.c.timestamp_ms, table.c.id)
+                .order_by(table.c.step, table.c.timestamp_ms, table.c.value)
             ).all()
         return [
             Metric(row.key, row.value, row.step, from_timestamp_ms(row.timestamp_ms))

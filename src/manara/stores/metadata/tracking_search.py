@@ -1,7 +1,7 @@
 """SQL of ``search_runs``: parsed filter and order-by clauses to SQLAlchemy Core expressions.
 
 A metric comparison reads the latest value of the metric (highest step,
-then latest timestamp, then last inserted) through a ``ROW_NUMBER()``
+then latest timestamp, then highest value) through a ``ROW_NUMBER()``
 window, which SQLite (3.25 and later) and PostgreSQL both support. A
 param or tag comparison matches runs that have the key with a matching
 value, so ``params.x != '1'`` leaves out runs that never logged ``x``.
@@ -35,7 +35,7 @@ def latest_metrics(run_ids: Any | None = None, key: str | None = None) -> Subque
         func.row_number()
         .over(
             partition_by=(metrics.c.run_id, metrics.c.key),
-            order_by=(metrics.c.step.desc(), metrics.c.timestamp_ms.desc(), metrics.c.id.desc()),
+            order_by=(metrics.c.step.desc(), metrics.c.timestamp_ms.desc(), metrics.c.value.desc()),
         )
         .label("rank")
     )
