@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from manara.serving.protocol import (
     ModelSchema,
     RequestedOutput,
     encode_infer_response,
+    new_request_id,
     parse_infer_request,
 )
 
@@ -72,6 +74,23 @@ def test_request_id_generated() -> None:
     second = parse_infer_request(body(*valid_tensors()), SCHEMA)
     assert len(first.id) == 32
     assert first.id != second.id
+
+
+def test_request_ids_unique() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(value) == 32 for value in ids)
+    assert all(int(value, 16) >= 0 for value in ids)
+
+
+def test_request_ids_unpredictable() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    # A counter shows up as a shared head or tail, or as a difference of one.
+    # Eight equal hex digits happen by chance with probability 2**-32 per pair.
+    for before, after in itertools.pairwise(ids):
+        assert before[:8] != after[:8], (before, after)
+        assert before[-8:] != after[-8:], (before, after)
+        assert abs(int(after, 16) - int(before, 16)) > 1, (before, after)
 
 
 def test_nested_column_shape_accepted() -> None:

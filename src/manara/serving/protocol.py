@@ -15,10 +15,11 @@ Every other mismatch is rejected with a ``SignatureError`` naming the input.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
+import os
 import struct
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,15 +122,19 @@ class InferRequest:
     """Default for outputs not named: the ``binary_data_output`` request parameter."""
 
 
-# A random per-process prefix and a counter: unique without a system call per
-# request (os.urandom, behind uuid4, can cost tens of microseconds).
-_ID_PREFIX = uuid.uuid4().hex[:20]
+# A counter passed through BLAKE2b keyed with a random per-process key: ids
+# neither reveal how many requests a server has handled nor let a client
+# predict the next one. One keyed hash costs about a microsecond, where
+# os.urandom (behind uuid4) can cost tens of microseconds per call. Two ids
+# collide only if 128-bit keyed hashes do, which is as unlikely as for uuid4.
+_ID_KEY = os.urandom(32)
 _ID_COUNTER = itertools.count(1)
 
 
 def new_request_id() -> str:
-    """Return a 32-character hex id, unique within and across server processes."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+    """Return an unpredictable 32-character hex id, unique within and across processes."""
+    counter = next(_ID_COUNTER).to_bytes(8, "little")
+    return hashlib.blake2b(counter, key=_ID_KEY, digest_size=16).hexdigest()
 
 
 def load_json(body: bytes | memoryview, description: str) -> dict[str, Any]:
