@@ -61,7 +61,14 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+# Loggers of the bundled server. An in-process uvicorn started with
+# ``access_log=False`` sets ``uvicorn.access`` to not propagate and clears its
+# handlers, and that state outlives the server in the same process.
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
 def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
+    """Send every record, uvicorn's included, to one redacting handler on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     if json_lines:
@@ -73,3 +80,8 @@ def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in _SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        for existing in list(server_logger.handlers):
+            server_logger.removeHandler(existing)
+        server_logger.propagate = True

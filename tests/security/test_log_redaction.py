@@ -214,6 +214,28 @@ def test_configured_handler_covers_uvicorn() -> None:
     assert "uvicorn.access" in output
 
 
+def test_configure_logging_resets_uvicorn() -> None:
+    access = logging.getLogger("uvicorn.access")
+    stale = logging.NullHandler()
+    saved = (access.propagate, list(access.handlers))
+    root = logging.getLogger()
+    saved_root = (list(root.handlers), root.level)
+    # The state that an in-process uvicorn with access_log=False leaves behind.
+    access.propagate = False
+    access.addHandler(stale)
+    try:
+        configure_logging("INFO")
+        propagates = access.propagate
+        handlers = list(access.handlers)
+    finally:
+        root.handlers[:] = saved_root[0]
+        root.setLevel(saved_root[1])
+        access.propagate = saved[0]
+        access.handlers[:] = saved[1]
+    assert propagates, "uvicorn.access records would not reach the root handler"
+    assert handlers == []
+
+
 # Both servers, end to end -----------------------------------------------------
 
 KEY_PII = {
