@@ -12,6 +12,7 @@ from manara.errors import (
     UnavailableError,
     error_from_code,
 )
+from manara.security.redaction import mask_url_passwords
 
 API_PREFIX = "/api/v1"
 
@@ -42,10 +43,13 @@ class RestTransport:
                 headers=headers,
             )
         except httpx.TransportError as exc:
-            raise UnavailableError(
+            message = (
                 f"Cannot reach the Manara server at {self.url}: {exc}. "
                 "Check that `manara server` runs and the URL is right."
-            ) from exc
+            )
+            # Not chained: the transport error's own text may carry the unmasked URL,
+            # and its message is already part of this one.
+            raise UnavailableError(mask_url_passwords(message)) from None
         if response.is_success:
             return response
         raise self._error(response)

@@ -41,6 +41,7 @@ from manara.errors import (
     UnavailableError,
 )
 from manara.security.principal import Principal
+from manara.security.redaction import mask_url_passwords
 from manara.security.tokens import (
     PLATFORM_AUDIENCE,
     PLATFORM_ISSUER,
@@ -213,16 +214,19 @@ class JwksSource:
         try:
             response = httpx.get(self._url, timeout=self._timeout, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise UnavailableError(f"Fetching the JWKS from {self._url} failed: {exc}") from exc
+            message = f"Fetching the JWKS from {self._url} failed: {exc}"
+            raise UnavailableError(mask_url_passwords(message)) from None
         if response.status_code != 200 or len(response.content) > _MAX_JWKS_BYTES:
             raise UnavailableError(
-                f"Fetching the JWKS from {self._url} returned HTTP {response.status_code} with "
+                f"Fetching the JWKS from {mask_url_passwords(self._url)} returned HTTP {response.status_code} with "
                 f"{len(response.content)} bytes; expected 200 and at most {_MAX_JWKS_BYTES}."
             )
         try:
             return response.json()
         except ValueError as exc:
-            raise InvalidInputError(f"The JWKS at {self._url} is not JSON: {exc}") from exc
+            raise InvalidInputError(
+                f"The JWKS at {mask_url_passwords(self._url)} is not JSON: {exc}"
+            ) from exc
 
 
 def _checked_url(location: str) -> str | None:

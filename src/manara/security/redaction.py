@@ -32,6 +32,9 @@ Replacement = str | Callable[[re.Match[str]], str]
 _DIGIT = r"\d"
 _SEP = r"[ \-]?"
 
+# The ``scheme://user:`` head of a URL with a password (group 1), then the password.
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s/]+@")
+
 
 def _literal(digits: str) -> str:
     """Match ``digits`` in ASCII or in Arabic-Indic (U+0660) or Persian (U+06F0) digits."""
@@ -95,7 +98,7 @@ _RULES: tuple[tuple[re.Pattern[str], Replacement], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), "[JWT]"),
     (re.compile(r"\bmnr_[A-Za-z0-9]+_[A-Za-z0-9_\-]+"), "mnr_[REDACTED]"),
     (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._\-~+/=]+"), r"\1\2[REDACTED]"),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s/]+@"), r"\1[REDACTED]@"),
+    (_URL_PASSWORD, r"\1[REDACTED]@"),
     (
         re.compile(
             rf"(?i)(\b[\w\-]*(?:{_SECRET_NAMES})[\"']?\s*[=:]\s*)([\"']?)"
@@ -170,3 +173,12 @@ def redact(text: str) -> str:
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return text
+
+
+def mask_url_passwords(text: str) -> str:
+    """Return ``text`` with the password of every ``scheme://user:password@host`` as ``***``.
+
+    Use it on any message or log line that shows a configured URL: the user
+    name and host stay readable, so the message still says which server failed.
+    """
+    return _URL_PASSWORD.sub(r"\1***@", text)

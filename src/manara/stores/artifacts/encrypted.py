@@ -44,6 +44,7 @@ from manara.security import envelope
 from manara.security.envelope import ArtifactContext, EnvelopeHeader
 from manara.security.keyfiles import atomic_write
 from manara.security.keys.base import KeyProvider
+from manara.security.redaction import mask_url_passwords
 from manara.stores.artifacts.store import ArtifactStore, check_digest
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class HeaderTable:
             data: bytes = self._fs.cat_file(self._path(digest))
         except FileNotFoundError as exc:
             raise NotFoundError(
-                f"No envelope header for encrypted artifact {digest} in {self.url}; the "
+                f"No envelope header for encrypted artifact {digest} in {mask_url_passwords(self.url)}; the "
                 "object cannot be decrypted without it. Restore the header table from a "
                 "backup.",
                 digest=digest,

@@ -19,6 +19,7 @@ from typing import IO, Any
 import fsspec
 
 from manara.errors import IntegrityError, InvalidInputError, NotFoundError
+from manara.security.redaction import mask_url_passwords
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ class ArtifactStore:
                 data: bytes = source.read()
         except FileNotFoundError as exc:
             raise NotFoundError(
-                f"Artifact {digest} not found in the artifact store {self.url}.", digest=digest
+                f"Artifact {digest} not found in the artifact store {mask_url_passwords(self.url)}.",
+                digest=digest,
             ) from exc
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:

@@ -40,6 +40,7 @@ from fsspec.implementations.local import LocalFileSystem
 from manara.errors import IntegrityError, NotFoundError
 from manara.security.envelope import ArtifactContext
 from manara.security.keyfiles import atomic_write
+from manara.security.redaction import mask_url_passwords
 from manara.stores.artifacts.encrypted import EncryptedArtifactStore, EncryptedRef
 from manara.stores.artifacts.store import ArtifactRef, ArtifactStore, check_digest
 
@@ -145,7 +146,7 @@ class ArtifactVault:
         if found is None:
             raise NotFoundError(
                 f"Artifact {digest} not found for {context.artifact_id!r} in project "
-                f"{context.project!r} of the artifact store {self.url}.",
+                f"{context.project!r} of the artifact store {mask_url_passwords(self.url)}.",
                 digest=digest,
                 artifact_id=context.artifact_id,
             )
