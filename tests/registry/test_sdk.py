@@ -43,6 +43,28 @@ def test_register_and_load(client: Client, logistic: Any) -> None:
         loaded.predict({"amount": np.array([1.0]), "visits": np.array([1])})
 
 
+def test_predict_accepts_frame(client: Client, logistic: Any) -> None:
+    model, frame = logistic
+    client.registry.create_version("churn", logged_run(client, model, frame))
+    loaded = client.registry.load("churn@latest")  # type: ignore[attr-defined]
+
+    outputs = loaded.predict(frame)
+    np.testing.assert_array_equal(outputs["label"], model.predict(frame))
+    np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(frame), atol=1e-5)
+
+
+@pytest.mark.parametrize("inputs", [[1.0, 2.0], np.zeros((3, 3)), "amount"])
+def test_predict_rejects_non_mapping(client: Client, logistic: Any, inputs: Any) -> None:
+    model, frame = logistic
+    client.registry.create_version("churn", logged_run(client, model, frame))
+    loaded = client.registry.load("churn@latest")  # type: ignore[attr-defined]
+
+    with pytest.raises(SignatureError, match=type(inputs).__name__) as caught:
+        loaded.predict(inputs)
+    assert "DataFrame" in str(caught.value)
+    assert "amount" in str(caught.value), "the message should list the expected inputs"
+
+
 def test_aliases_and_errors(client: Client, logistic: Any) -> None:
     model, frame = logistic
     run_id = logged_run(client, model, frame)

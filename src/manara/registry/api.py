@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -20,11 +21,13 @@ class LoadedModel(Protocol):
     @property
     def signature(self) -> Signature: ...
 
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, inputs: Mapping[str, np.ndarray] | pd.DataFrame) -> dict[str, np.ndarray]:
         """Map input tensors (one 1-D array per signature input, equal lengths) to outputs.
 
-        Inputs are checked against the signature first; a missing input, a
-        wrong datatype or a wrong shape raises ``SignatureError`` naming it.
+        A DataFrame is passed to ``predict_frame``. Inputs are checked against
+        the signature first, so a missing input, a wrong datatype, a wrong shape
+        or an input that is neither a mapping nor a DataFrame raises
+        ``SignatureError`` naming it.
         """
         ...
 

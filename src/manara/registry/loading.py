@@ -77,7 +77,9 @@ class RegistryLoadedModel:
     def signature(self) -> Signature:
         return self.version.signature
 
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, inputs: Mapping[str, np.ndarray] | pd.DataFrame) -> dict[str, np.ndarray]:
+        if isinstance(inputs, pd.DataFrame):
+            return self.predict_frame(inputs)
         self._validator.validate(inputs)
         outputs: dict[str, np.ndarray] = self._runner.run(inputs)
         return outputs

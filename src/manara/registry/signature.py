@@ -133,6 +133,13 @@ class SignatureValidator:
 
     def validate(self, inputs: Mapping[str, Any]) -> int:
         """Raise ``SignatureError`` unless ``inputs`` match; return the number of rows."""
+        if not isinstance(inputs, Mapping):
+            raise SignatureError(
+                f"Model inputs must be a dict of input name to 1-D array or a pandas "
+                f"DataFrame; got {type(inputs).__name__}. The model expects: "
+                f"{', '.join(rule.name for rule in self._rules)}.",
+                got=type(inputs).__name__,
+            )
         if len(inputs) != len(self._rules) or not self._names.issuperset(inputs):
             self._check_names(inputs)
         rows = -1
