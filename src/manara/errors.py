@@ -10,6 +10,7 @@ name. Errors are grouped by what the caller can do about them::
     ├── NotFoundError            the experiment, run, model, version or alias does not exist
     ├── ConflictError            the thing already exists, or the state forbids the change
     ├── AuthenticationError      no credential, or one that is invalid or expired
+    │   └── RateLimitedError     locked out after repeated failures; retry after a delay
     ├── PermissionDeniedError    the principal may not perform this action
     ├── IntegrityError           stored data no longer matches its digest; never retry
     ├── UnsafeArtifactError      an artifact format that can run code on load
@@ -58,6 +59,12 @@ class AuthenticationError(ManaraError):
     code = "unauthenticated"
 
 
+class RateLimitedError(AuthenticationError):
+    """Authentication locked out; ``details["retry_after_seconds"]`` says for how long."""
+
+    code = "rate_limited"
+
+
 class PermissionDeniedError(ManaraError):
     code = "permission_denied"
 
@@ -83,6 +90,7 @@ _BY_CODE: dict[str, type[ManaraError]] = {
         NotFoundError,
         ConflictError,
         AuthenticationError,
+        RateLimitedError,
         PermissionDeniedError,
         IntegrityError,
         UnsafeArtifactError,

@@ -21,6 +21,7 @@ STATUS_BY_ERROR: dict[type[errors.ManaraError], int] = {
     errors.SignatureError: 400,
     errors.UnsafeArtifactError: 400,
     errors.InvalidInputError: 400,
+    errors.RateLimitedError: 429,
     errors.AuthenticationError: 401,
     errors.PermissionDeniedError: 403,
     errors.NotFoundError: 404,
@@ -37,6 +38,16 @@ def status_for(error: errors.ManaraError) -> int:
     return 500
 
 
+def error_headers(error: errors.ManaraError) -> tuple[tuple[bytes, bytes], ...]:
+    """Return the extra headers of an error response, shared by both HTTP servers."""
+    if isinstance(error, errors.RateLimitedError):
+        seconds = int(error.details.get("retry_after_seconds", 1))
+        return ((b"retry-after", str(max(1, seconds)).encode()),)
+    if isinstance(error, errors.AuthenticationError):
+        return ((b"www-authenticate", b"Bearer"),)
+    return ()
+
+
 def error_body(error: errors.ManaraError) -> dict[str, object]:
     return {"error": error.to_dict()}
 
@@ -44,9 +55,7 @@ def error_body(error: errors.ManaraError) -> dict[str, object]:
 async def handle_manara_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, errors.ManaraError):
         raise exc
-    headers = (
-        {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.AuthenticationError) else None
-    )
+    headers = {name.decode(): value.decode() for name, value in error_headers(exc)}
     # FastAPI deprecated ORJSONResponse; orjson still renders the body.
     return Response(
         orjson.dumps(error_body(exc)),

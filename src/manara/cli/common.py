@@ -26,6 +26,7 @@ EXIT_CODES: dict[str, int] = {
     "not_found": 3,
     "conflict": 4,
     "unauthenticated": 5,
+    "rate_limited": 5,
     "permission_denied": 5,
     "integrity": 6,
     "unavailable": 7,

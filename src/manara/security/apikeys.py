@@ -30,7 +30,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from manara.clock import Clock
-from manara.errors import AuthenticationError
+from manara.errors import AuthenticationError, RateLimitedError
 from manara.ids import new_id
 from manara.security.principal import Principal
 from manara.security.ratelimit import FailureLimiter
@@ -259,7 +259,7 @@ class Authenticator:
         if self._limiter.first_report(limit_keys):
             self._report("rate_limited", token, client, None)
         seconds = max(1, math.ceil(retry_after))
-        raise AuthenticationError(
+        raise RateLimitedError(
             f"Too many failed authentications from this client or for this key. Wait "
             f"{seconds} seconds, then try again with a valid credential.",
             reason="rate_limited",

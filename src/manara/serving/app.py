@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 
 from manara import __version__
-from manara.api.errors import status_for
+from manara.api.errors import error_headers, status_for
 from manara.clock import Clock, SystemClock
 from manara.errors import AuthenticationError, InvalidInputError, ManaraError, NotFoundError
 from manara.http_security import response_headers
@@ -391,7 +391,7 @@ def _reply_for_error(error: ManaraError) -> Reply:
         return error_reply(413, error.message)
     status = status_for(error)
     if isinstance(error, AuthenticationError):
-        return error_reply(status, error.message, ((b"www-authenticate", b"Bearer"),))
+        return error_reply(status, error.message, error_headers(error))
     if status >= 500:
         logger.error("inference request failed code=%s: %s", error.code, error.message)
     return error_reply(status, error.message)
