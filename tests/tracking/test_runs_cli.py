@@ -25,9 +25,9 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def _invoke(home: Path, *args: str) -> tuple[int, str]:
+def _invoke(home: Path, *args: str, columns: int = 200) -> tuple[int, str]:
     runner = CliRunner()
-    env = {"MANARA_HOME": str(home), "COLUMNS": "200", "MANARA_SERVER_URL": ""}
+    env = {"MANARA_HOME": str(home), "COLUMNS": str(columns), "MANARA_SERVER_URL": ""}
     result = runner.invoke(build_app(), list(args), env=env)
     return result.exit_code, result.output
 
@@ -84,6 +84,14 @@ def test_runs_compare(home: Path) -> None:
     assert "0.71" in output
     assert "0.88" in output
     assert "xgb" in output
+
+
+def test_compare_names_at_80_columns(home: Path) -> None:
+    ids = _run_ids(home)
+    code, output = _invoke(home, "runs", "compare", ids["shallow"], ids["deep"], columns=80)
+    assert code == 0, output
+    for name in ("status", "depth", "model", "auc", "param", "metric"):
+        assert f"│ {name} " in output, f"{name!r} is cut or missing:\n{output}"
 
 
 def test_compare_marks_differences() -> None:

@@ -17,6 +17,8 @@ from manara.cli.common import console, error_boundary
 from manara.client import Client
 from manara.tracking.entities import Run
 
+# Longer param and metric names are cut with an ellipsis in `runs compare`.
+_MAX_KEY_WIDTH = 40
 _STATUS_STYLES = {"RUNNING": "cyan", "FINISHED": "green", "FAILED": "red", "KILLED": "yellow"}
 
 
@@ -161,14 +163,18 @@ def compare_runs(
         raise typer.BadParameter("Give at least two run ids to compare.")
     with Client() as client:
         runs = [client.tracking.get_run(run_id) for run_id in run_ids]
+    metrics = [{key: _number(value) for key, value in run.metrics.items()} for run in runs]
+    keys = [key for run in runs for key in run.params] + [key for row in metrics for key in row]
     table = Table(title="Run comparison (differing values highlighted)")
-    table.add_column("")
-    table.add_column("key")
+    # Rich shrinks every column of a table too wide for the terminal, so the
+    # names get a fixed width and the long run ids fold onto more lines instead.
+    table.add_column("", no_wrap=True, min_width=len("metric"))
+    key_width = min(max(map(len, keys), default=0), _MAX_KEY_WIDTH)
+    table.add_column("key", no_wrap=True, min_width=max(key_width, len("status")))
     for run in runs:
-        table.add_column(f"{escape(run.name)}\n{run.id}", no_wrap=True)
+        table.add_column(f"{escape(run.name)}\n{run.id}", overflow="fold")
     table.add_row("", "status", *[_status(run) for run in runs])
     _compare_rows(table, "param", [run.params for run in runs])
-    metrics = [{key: _number(value) for key, value in run.metrics.items()} for run in runs]
     _compare_rows(table, "metric", metrics)
     console.print(table)
 
