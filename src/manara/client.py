@@ -50,7 +50,8 @@ class Client:
                 token = self.settings.api_key.get()
             if not token:
                 raise InvalidInputError(
-                    f"No API key for the server at {url}. Pass token=... or set MANARA_API_KEY."
+                    f"No API key for the server at {url}. Set MANARA_API_KEY (CLI) or pass "
+                    "token=... to manara.Client (SDK)."
                 )
             self._transport = RestTransport(url, token)
             self.tracking = RestTracking(self._transport)
