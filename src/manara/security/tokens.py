@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from manara.config import Settings
+from manara.durations import format_duration
 from manara.errors import InvalidInputError
 from manara.ids import new_id
 from manara.security.keyfiles import atomic_write, exclusive_lock, read_private
@@ -136,8 +137,8 @@ class IssuedToken:
 def _check_ttl(ttl: timedelta) -> None:
     if ttl <= timedelta(0) or ttl > MAX_TOKEN_TTL:
         raise InvalidInputError(
-            f"Token lifetime {ttl} is out of range; use more than 0 seconds and at most "
-            f"{MAX_TOKEN_TTL}. Issue a new token when it expires."
+            f"Token lifetime {format_duration(ttl)} is out of range; use more than 0 seconds "
+            f"and at most {format_duration(MAX_TOKEN_TTL)}. Issue a new token when it expires."
         )
 
 
