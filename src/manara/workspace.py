@@ -9,15 +9,20 @@ refuses to run twice so that it never replaces an existing admin key.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import make_url
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from manara.clock import Clock, SystemClock
 from manara.config import Settings
 from manara.context import Context
 from manara.errors import ConflictError
+from manara.files import PRIVATE_DIR_MODE, create_private_file, private_dir
 from manara.ids import new_id
 from manara.security.apikeys import Authenticator, AuthFailure, IssuedKey, issue_api_key
 from manara.security.keys import local_keyring
@@ -39,6 +44,28 @@ logger = logging.getLogger(__name__)
 
 LOCAL_ADMIN_NAME = "local-admin"
 _INITIALISED_KEY = "initialised_at"
+
+
+def secure_home(home: Path) -> None:
+    """Create ``home`` with mode 0700, or take group and other access off an existing one."""
+    private_dir(home)
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:
+        logger.warning(
+            "MANARA_HOME %s had mode %04o, so group or others could access it; "
+            "changed it to 0700. Check who may have read its files.",
+            home,
+            mode,
+        )
+        os.chmod(home, PRIVATE_DIR_MODE)
+
+
+def sqlite_database_path(url: str) -> Path | None:
+    """Return the file of a SQLite URL, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 class Workspace:
@@ -106,7 +133,14 @@ class Workspace:
         clock: Clock | None = None,
         policy: PolicyDecisionPoint | None = None,
     ) -> Workspace:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        secure_home(settings.home)
+        database = sqlite_database_path(settings.database_url)
+        if database is not None:
+            # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm
+            # files the mode of the database file. The migration lock file beside
+            # it is opened for appending, which keeps the mode set here.
+            create_private_file(database)
+            create_private_file(database.with_name(f"{database.name}.migrate.lock"))
         metadata = MetadataStore.open(settings.database_url)
         # Every artifact is encrypted under the workspace keyring, created on first use.
         encrypted = EncryptedArtifactStore(

@@ -8,8 +8,6 @@ opens offline and loads nothing from the network.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ import jinja2
 import orjson
 
 from manara import __version__
+from manara.files import private_dir, write_private
 from manara.monitoring.results import Distribution, DriftReport, FeatureDrift
 
 logger = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ def write_reports(
 ) -> ReportFiles:
     """Write ``<stem>.html`` and ``<stem>.json`` into ``output_dir``, each via a rename."""
     stem = stem or f"drift-{context.generated_at.strftime('%Y%m%dT%H%M%SZ')}"
-    output_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(output_dir)
     files = ReportFiles(html=output_dir / f"{stem}.html", json=output_dir / f"{stem}.json")
     write_atomic(files.json, report_json(report, context))
     write_atomic(files.html, render_html(report, context).encode("utf-8"))
@@ -108,13 +107,8 @@ def write_reports(
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """Write ``data`` (mode 0600) to a temporary file beside ``path``, then rename it into place."""
+    write_private(path, data)
 
 
 def format_number(value: float | None) -> str:

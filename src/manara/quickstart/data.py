@@ -17,8 +17,6 @@ is dropped, and the weather columns of that flight stay missing (NaN).
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from datetime import datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -28,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from manara.errors import InvalidInputError
+from manara.files import private_temporary
 
 logger = logging.getLogger(__name__)
 
@@ -218,13 +217,8 @@ def build_flight_features(cache_dir: Path | None = None) -> pd.DataFrame:
         return cached
 
     features = compute_flight_features()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with private_temporary(path) as temporary:
         features.to_parquet(temporary, index=False)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     logger.info("flight features cached rows=%d path=%s", len(features), path)
     return features
 

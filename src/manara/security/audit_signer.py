@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from manara.errors import InvalidInputError
+from manara.files import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def _create_key_file(path: Path) -> None:
     ``os.link`` fails when ``path`` exists, so two processes that start at
     once keep the first key written and neither sees a half-written file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

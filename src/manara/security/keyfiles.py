@@ -19,14 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from manara.errors import InvalidInputError
+from manara.files import private_dir
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
 
 def ensure_private_dir(folder: Path) -> None:
-    """Create ``folder`` (mode 0700) and its parents when missing."""
-    folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    """Create ``folder`` and its missing parents, each with mode 0700."""
+    private_dir(folder)
 
 
 def check_private_file(path: Path) -> None:

@@ -23,7 +23,6 @@ column of those, for example list<double>.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -37,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from manara.files import private_temporary
 from manara.registry.entities import Signature, TensorSpec
 
 logger = logging.getLogger(__name__)
@@ -86,15 +86,14 @@ def prediction_schema(signature: Signature) -> pa.Schema:
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` through a temporary name in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
+    """Write ``table`` to ``path`` (mode 0600) through a temporary name in the same folder.
+
+    NOTE: the parts are plaintext Parquet holding every request's inputs and
+    outputs, unlike artifacts they are not encrypted. File permissions (0600
+    files in 0700 folders under a 0700 MANARA_HOME) are their only protection.
+    """
+    with private_temporary(path) as temporary:
         pq.write_table(table, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 class PredictionLogWriter:

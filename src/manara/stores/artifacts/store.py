@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from manara.errors import IntegrityError, InvalidInputError, NotFoundError
+from manara.files import create_private_file, private_dir, write_private
 from manara.security.redaction import mask_url_passwords
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class ArtifactStore:
     def __init__(self, root: str, **storage_options: Any) -> None:
         self._fs, self._root = fsspec.core.url_to_fs(root, **storage_options)
         self._root = self._root.rstrip("/")
+        self._local = isinstance(self._fs, LocalFileSystem)
         self.url = root
 
     def _object_path(self, digest: str) -> str:
@@ -60,13 +63,23 @@ class ArtifactStore:
         if self._fs.exists(final):
             self._fs.rm(tmp_path)
             return final
-        self._fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        self._makedirs(final.rsplit("/", 1)[0])
         self._fs.mv(tmp_path, final)
         return final
 
+    def _makedirs(self, folder: str) -> None:
+        if self._local:
+            private_dir(Path(folder))
+        else:
+            self._fs.makedirs(folder, exist_ok=True)
+
     def _tmp_path(self) -> str:
-        self._fs.makedirs(f"{self._root}/tmp", exist_ok=True)
-        return f"{self._root}/tmp/{uuid.uuid4().hex}"
+        self._makedirs(f"{self._root}/tmp")
+        path = f"{self._root}/tmp/{uuid.uuid4().hex}"
+        if self._local:
+            # Created 0600 before fsspec opens it for writing, which keeps the mode.
+            create_private_file(Path(path))
+        return path
 
     def put_bytes(self, data: bytes) -> ArtifactRef:
         digest = hashlib.sha256(data).hexdigest()
@@ -135,13 +148,7 @@ class ArtifactStore:
         return data
 
     def get_to_file(self, digest: str, destination: str | Path) -> Path:
-        """Write a verified copy of an object to a local file, via rename."""
+        """Write a verified copy of an object to a local file (mode 0600), via rename."""
         destination = Path(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        tmp = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_bytes(self.get_bytes(digest))
-            tmp.replace(destination)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_private(destination, self.get_bytes(digest))
         return destination

@@ -38,6 +38,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from manara.errors import IntegrityError, NotFoundError
+from manara.files import write_private
 from manara.security.envelope import ArtifactContext
 from manara.security.keyfiles import atomic_write
 from manara.security.redaction import mask_url_passwords
@@ -182,13 +183,7 @@ class ArtifactVault:
     def get_to_file(
         self, digest: str, destination: str | Path, context: ArtifactContext | None = None
     ) -> Path:
-        """Write a verified plaintext copy of an artifact to a local file, via rename."""
+        """Write a verified plaintext copy of an artifact to a local file (mode 0600), via rename."""
         destination = Path(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        tmp = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_bytes(self.get_bytes(digest, context))
-            tmp.replace(destination)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_private(destination, self.get_bytes(digest, context))
         return destination
