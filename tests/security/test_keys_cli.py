@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,8 @@ def _put(home: Path, count: int) -> list[EncryptedRef]:
     return [store.put_bytes(f"object {i}".encode(), CONTEXT) for i in range(count)]
 
 
-def _invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(build_app(), ["keys", *args])
+def _invoke(*args: str, columns: int = 80) -> tuple[int, str]:
+    result = CliRunner().invoke(build_app(), ["keys", *args], env={"COLUMNS": str(columns)})
     return result.exit_code, result.output
 
 
@@ -48,6 +49,21 @@ def test_list_shows_versions(home: Path) -> None:
     assert "active" in output
     rows = [line for line in output.splitlines() if "active" in line]
     assert rows and rows[0].rstrip(" │").endswith("2"), output
+
+
+def test_list_times_iso(home: Path) -> None:
+    _put(home, 1)
+    code, output = _invoke("rotate")
+    assert code == 0, output
+    assert _invoke("retire", "1")[0] == 0
+    code, output = _invoke("list", columns=150)
+    assert code == 0, output
+    stamps = re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", output)
+    assert len(stamps) == 3, output
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d", output), "times show microseconds"
+    code, narrow = _invoke("list", columns=80)
+    assert code == 0, narrow
+    assert "…" not in narrow, "a timestamp is cut at 80 columns"
 
 
 def test_rotate_rewraps_all(home: Path) -> None:

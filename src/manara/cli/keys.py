@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import typer
 from rich.table import Table
@@ -56,7 +57,12 @@ def list_versions() -> None:
     """List the KEK versions, their state and how many objects each one wraps."""
     with _service() as service:
         usages = service.list_versions()
-    table = Table("version", "state", "created", "retired", "destroyed", "objects")
+    table = Table("version", "state")
+    # Three 25-character timestamps do not fit an 80-column terminal, so they
+    # fold onto a second line there instead of ending in an ellipsis.
+    for column in ("created", "retired", "destroyed"):
+        table.add_column(column, overflow="fold")
+    table.add_column("objects")
     for usage in usages:
         version = usage.version
         table.add_row(
@@ -70,8 +76,8 @@ def list_versions() -> None:
     console.print(table)
 
 
-def _stamp(value: object) -> str:
-    return "" if value is None else str(value)
+def _stamp(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat(timespec="seconds")
 
 
 @keys_app.command("rotate")
