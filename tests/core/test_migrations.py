@@ -1,6 +1,8 @@
+import logging
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import inspect
 
 from manara.stores.metadata.engine import create_db_engine, current_revision, head_revision
@@ -56,3 +58,19 @@ def test_reopen_is_noop(database_url: str) -> None:
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def test_migrate_logs_once(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from manara.stores.metadata.engine import open_engine
+
+    alembic_logger = logging.getLogger("alembic.runtime.migration")
+    level_before = alembic_logger.level
+    with caplog.at_level(logging.INFO):
+        open_engine(database_url).dispose()
+        open_engine(database_url).dispose()
+
+    alembic_lines = [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
+    migrating = [r for r in caplog.records if r.getMessage().startswith("migrating")]
+    assert alembic_lines == [], "alembic's INFO lines reach the log"
+    assert len(migrating) == 1, "the upgrade is logged once, and the no-op reopen not at all"
+    assert alembic_logger.level == level_before, "migrate left alembic's level changed"

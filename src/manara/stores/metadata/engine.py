@@ -117,12 +117,29 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to head; a no-op when it is already there."""
     head = head_revision()
-    with _migration_lock(engine):
+    with _migration_lock(engine), _quiet_alembic():
         if current_revision(engine) == head:
             return
         logger.info("migrating metadata database to revision %s", head)
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), "head")
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Raise alembic's migration logger to WARNING for the block, then restore its level.
+
+    Alembic logs "Context impl SQLiteImpl." and one line per applied revision
+    at INFO, which would print at every CLI and server start. The line logged
+    by ``migrate`` already records an upgrade.
+    """
+    alembic_logger = logging.getLogger("alembic.runtime.migration")
+    saved_level = alembic_logger.level
+    alembic_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_logger.setLevel(saved_level)
 
 
 def open_engine(url: str) -> Engine:
