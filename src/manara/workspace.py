@@ -13,7 +13,7 @@ import os
 import stat
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
@@ -111,9 +111,11 @@ class Workspace:
     def _record_auth_failure(self, failure: AuthFailure) -> None:
         from manara.security.audit_events import AuditEvent
 
-        details = {"credential_type": failure.credential}
+        details: dict[str, Any] = {"credential_type": failure.credential}
         if failure.client:
             details["client"] = failure.client
+        if failure.suppressed:
+            details["suppressed"] = failure.suppressed
         self.audit.record(
             AuditEvent(
                 principal_id=failure.principal_id or "anonymous",

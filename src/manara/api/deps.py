@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from manara.context import Context
-from manara.errors import PermissionDeniedError
+from manara.errors import AuthenticationError, PermissionDeniedError
 from manara.security.apikeys import bearer_token
 from manara.security.principal import Principal
 from manara.workspace import Workspace
@@ -39,7 +39,12 @@ def authenticated_principal(request: Request) -> Principal:
     which each service asks before it acts.
     """
     workspace = workspace_of(request)
-    token = bearer_token(request.headers.get("authorization"))
+    try:
+        token = bearer_token(request.headers.get("authorization"))
+    except AuthenticationError as error:
+        reason = str(error.details.get("reason", "malformed_header"))
+        workspace.authenticator.report_header_failure(reason, client_host(request))
+        raise
     principal = workspace.authenticator.authenticate(token, client=client_host(request))
     if not principal.roles and not any(principal.memberships.values()):
         route = f"{request.method} {request.url.path}"

@@ -126,6 +126,12 @@ def _limit_keys(client: str | None, prefix: str | None) -> tuple[str, ...]:
     return tuple(keys)
 
 
+# Missing or malformed Authorization headers are audited at most once per
+# client in this interval; past this many clients the table starts afresh.
+_HEADER_AUDIT_INTERVAL_SECONDS = 60.0
+_MAX_HEADER_CLIENTS = 10_000
+
+
 @dataclass(frozen=True)
 class AuthFailure:
     """A rejected credential, as reported to the audit log (never the credential itself)."""
@@ -138,6 +144,8 @@ class AuthFailure:
     key_prefix: str | None
     principal_id: str | None
     """The principal the credential belongs to, when that is known (expired, revoked keys)."""
+    suppressed: int = 0
+    """Failures of the same kind from the same client not audited since the previous event."""
 
 
 class Authenticator:
@@ -167,6 +175,34 @@ class Authenticator:
         self._tokens = tokens
         self._limiter = limiter or FailureLimiter(clock=lambda: clock.now().timestamp())
         self._on_failure = on_failure
+        # Per client: (start of the current throttle window, failures left unaudited in it).
+        self._header_failures: dict[str, tuple[float, int]] = {}
+
+    def report_header_failure(self, reason: str, client: str | None) -> None:
+        """Audit a missing or malformed Authorization header, at most once per client a minute.
+
+        Such requests carry no credential to count towards a lockout, so an
+        unauthenticated flood could otherwise fill the audit log. The next
+        event for the client records in ``suppressed`` how many were skipped.
+        """
+        now = self._clock.now().timestamp()
+        key = client or "unknown"
+        with self._lock:
+            started, skipped = self._header_failures.get(key, (float("-inf"), 0))
+            if now - started < _HEADER_AUDIT_INTERVAL_SECONDS:
+                self._header_failures[key] = (started, skipped + 1)
+                return
+            if len(self._header_failures) >= _MAX_HEADER_CLIENTS:
+                self._header_failures.clear()
+            self._header_failures[key] = (now, 0)
+        logger.info("authentication failed reason=%s client=%s", reason, client)
+        if self._on_failure is None:
+            return
+        failure = AuthFailure(reason, "none", client, None, None, suppressed=skipped)
+        try:
+            self._on_failure(failure)
+        except Exception:
+            logger.exception("could not record a failed authentication reason=%s", reason)
 
     def authenticate(self, token: str, *, client: str | None = None) -> Principal:
         """Return the principal of ``token``; ``client`` is the caller's address, if known."""
@@ -293,9 +329,12 @@ def bearer_token(header_value: str | None) -> str:
     """Extract the token of an ``Authorization: Bearer`` header."""
     if not header_value:
         raise AuthenticationError(
-            "Missing Authorization header. Send 'Authorization: Bearer <API key>'."
+            "Missing Authorization header. Send 'Authorization: Bearer <API key>'.",
+            reason="missing_header",
         )
     scheme, _, token = header_value.partition(" ")
     if not hmac.compare_digest(scheme.lower(), "bearer") or not token.strip():
-        raise AuthenticationError("Invalid Authorization header. Use 'Bearer <API key>'.")
+        raise AuthenticationError(
+            "Invalid Authorization header. Use 'Bearer <API key>'.", reason="malformed_header"
+        )
     return token.strip()

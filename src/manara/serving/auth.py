@@ -69,8 +69,10 @@ class ServingAuth:
         rate-limit failed attempts.
         """
         if header is None:
+            await self._report_header_failure("missing_header", client)
             raise AuthenticationError(
-                "Missing Authorization header. Send 'Authorization: Bearer <API key>'."
+                "Missing Authorization header. Send 'Authorization: Bearer <API key>'.",
+                reason="missing_header",
             )
         fingerprint = hashlib.sha256(header).digest()
         cached = self._principals.get(fingerprint)
@@ -82,7 +84,12 @@ class ServingAuth:
         if pending is None:
             # One verification per token at a time: concurrent requests with
             # the same expired entry wait for it instead of each running argon2.
-            token = bearer_token(header.decode("latin-1"))
+            try:
+                token = bearer_token(header.decode("latin-1"))
+            except AuthenticationError as error:
+                reason = str(error.details.get("reason", "malformed_header"))
+                await self._report_header_failure(reason, client)
+                raise
             loop = asyncio.get_running_loop()
             verify = functools.partial(self._authenticator.authenticate, token, client=client)
             pending = loop.run_in_executor(None, verify)
@@ -93,6 +100,11 @@ class ServingAuth:
             self._principals.clear()
         self._principals[fingerprint] = (principal, now + self._ttl)
         return principal
+
+    async def _report_header_failure(self, reason: str, client: str | None) -> None:
+        # The audit write touches the database, so it runs off the event loop.
+        report = functools.partial(self._authenticator.report_header_failure, reason, client)
+        await asyncio.get_running_loop().run_in_executor(None, report)
 
     def authorize(self, principal: Principal, actions: tuple[str, ...]) -> None:
         """Raise ``PermissionDeniedError`` unless the policy allows one of ``actions``.
