@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,8 +18,10 @@ from rich.table import Table
 
 from manara.cli.common import console, error_boundary, settings
 from manara.registry.approval import ArtifactApproval
-from manara.registry.service import RegistryService
 from manara.workspace import Workspace
+
+if TYPE_CHECKING:
+    from manara.registry.service import RegistryService
 
 approvals_app = typer.Typer(
     help="Requests to register pickle or joblib models: scan, list, approve, reject.",
@@ -29,6 +31,9 @@ approvals_app = typer.Typer(
 
 @contextmanager
 def _registry() -> Iterator[RegistryService]:
+    # The registry service loads pandas, which the rest of the CLI does not need.
+    from manara.registry.service import RegistryService
+
     current = settings()
     workspace = Workspace.open(current)
     try:

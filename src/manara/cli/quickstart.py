@@ -6,6 +6,7 @@ import calendar
 import math
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -21,13 +22,9 @@ from rich.progress import (
 from rich.table import Table
 
 from manara.cli.common import console, error_boundary, settings
-from manara.quickstart.run import (
-    CHAMPION_ALIAS,
-    MODEL_NAME,
-    QuickstartOptions,
-    QuickstartResult,
-    run_quickstart,
-)
+
+if TYPE_CHECKING:
+    from manara.quickstart.run import QuickstartResult
 
 
 def register(app: typer.Typer) -> None:
@@ -141,6 +138,8 @@ def _drift_table(result: QuickstartResult) -> Table:
 
 
 def print_summary(result: QuickstartResult, seconds: float) -> None:
+    from manara.quickstart.run import CHAMPION_ALIAS, MODEL_NAME
+
     console.print()
     console.print(_runs_table(result))
     console.print(f"Champion run: {result.champion_run_id} (★)")
@@ -198,6 +197,10 @@ def quickstart(
     writes drift reports under MANARA_HOME/reports. Running it again on the
     same workspace adds new runs and a new model version.
     """
+    # Imported here because the quickstart package loads scikit-learn, pandas,
+    # DuckDB and SciPy, which every other command and --help can do without.
+    from manara.quickstart.run import QuickstartOptions, run_quickstart
+
     options = QuickstartOptions(sample=sample, port=port, batch_size=batch_size)
     started = time.perf_counter()
     with RichReporter() as reporter:

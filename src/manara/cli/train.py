@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,7 +13,9 @@ from rich.table import Table
 from manara.cli.common import console, error_boundary
 from manara.client import Client
 from manara.training.spec import load_spec
-from manara.training.trainer import STAGES, TrainingResult, train
+
+if TYPE_CHECKING:
+    from manara.training.trainer import TrainingResult
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +27,9 @@ def train_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC.yaml", help="Training spec (YAML).")],
 ) -> None:
     """Train, evaluate, track and register a model as the spec describes."""
+    # The trainer loads scikit-learn and SciPy, which the rest of the CLI does not need.
+    from manara.training.trainer import STAGES, train
+
     spec = load_spec(spec_path)
     with (
         Client() as client,
