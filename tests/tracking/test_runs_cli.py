@@ -76,6 +76,49 @@ def test_runs_show_unknown(home: Path) -> None:
     assert "'nope' not found" in output
 
 
+def test_runs_show_prefix(home: Path) -> None:
+    run_id = _run_ids(home)["deep"]
+    code, output = _invoke(home, "runs", "show", run_id[:8].upper())
+    assert code == 0, output
+    assert run_id in output
+
+
+def test_runs_show_unknown_prefix(home: Path) -> None:
+    ids = _run_ids(home).values()
+    prefix = next(p for p in ("00000000", "ffffffff") if not any(i.startswith(p) for i in ids))
+    code, output = _invoke(home, "runs", "show", prefix)
+    assert code == 3, output
+    assert "no run id starts with it" in output
+
+
+def test_runs_ambiguous_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The ninth character tells the ids apart.
+    ids = iter(f"787d196b{n:x}{'0' * 23}" for n in range(16))
+    monkeypatch.setattr("manara.tracking.service.new_id", lambda: next(ids))
+    home = tmp_path / "twins"
+    with Client(settings=Settings(home=home)) as client:
+        experiment = client.tracking.create_experiment("twins")
+        created = [client.tracking.create_run(experiment.id).id for _ in range(2)]
+
+    code, output = _invoke(home, "runs", "show", "787d196b")
+    assert code == 2, output
+    assert "ambiguous" in output
+    for run_id in created:
+        assert run_id in output, "each candidate run is listed"
+    code, output = _invoke(home, "runs", "show", created[1][:9])
+    assert code == 0, output
+    assert created[1] in output
+
+
+def test_runs_compare_prefixes(home: Path) -> None:
+    ids = _run_ids(home)
+    code, output = _invoke(home, "runs", "compare", ids["shallow"][:8], ids["deep"][:10])
+    assert code == 0, output
+    assert ids["shallow"] in output
+    assert ids["deep"] in output
+    assert "0.88" in output
+
+
 def test_runs_compare(home: Path) -> None:
     ids = _run_ids(home)
     code, output = _invoke(home, "runs", "compare", ids["shallow"], ids["deep"])

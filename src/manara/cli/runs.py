@@ -6,6 +6,7 @@ or, when ``MANARA_SERVER_URL`` is set, a remote control plane.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -15,8 +16,13 @@ from rich.table import Table
 
 from manara.cli.common import console, error_boundary
 from manara.client import Client
+from manara.errors import InvalidInputError, NotFoundError
 from manara.tracking.entities import Run
 
+# Run ids are 32 lowercase hex digits; the quickstart and other output print the first 8.
+_RUN_ID_PREFIX = re.compile(r"[0-9a-f]{8,31}", re.IGNORECASE)
+# Ambiguous prefixes list at most this many candidate runs.
+_MAX_CANDIDATES = 5
 # Longer param and metric names are cut with an ellipsis in `runs compare`.
 _MAX_KEY_WIDTH = 40
 _STATUS_STYLES = {"RUNNING": "cyan", "FINISHED": "green", "FAILED": "red", "KILLED": "yellow"}
@@ -100,11 +106,40 @@ def _key_value_table(title: str, values: dict[str, str]) -> Table:
     return table
 
 
+def resolve_run(client: Client, run_id: str) -> Run:
+    """Get a run by its full id or by a unique prefix of 8 or more hex digits."""
+    if not _RUN_ID_PREFIX.fullmatch(run_id):
+        return client.tracking.get_run(run_id)
+    run_id = run_id.lower()
+    # Search covers only the runs the caller may read, so a prefix never
+    # reveals that a run they cannot read exists.
+    matches = client.tracking.search_runs(
+        None, f"attributes.run_id LIKE '{run_id}%'", None, _MAX_CANDIDATES + 1
+    )
+    if not matches:
+        raise NotFoundError(
+            f"Run {run_id!r} not found: no run id starts with it. "
+            "List run ids with `manara runs list`."
+        )
+    if len(matches) > 1:
+        shown = ", ".join(run.id for run in matches[:_MAX_CANDIDATES])
+        more = ", ..." if len(matches) > _MAX_CANDIDATES else ""
+        raise InvalidInputError(
+            f"Run id prefix {run_id!r} is ambiguous; it matches {shown}{more}. "
+            "Give more characters of the id."
+        )
+    return matches[0]
+
+
 @error_boundary
-def show_run(run_id: Annotated[str, typer.Argument(help="Id of the run.")]) -> None:
+def show_run(
+    run_id: Annotated[
+        str, typer.Argument(help="Id of the run, or its first 8 or more characters.")
+    ],
+) -> None:
     """Show one run: attributes, params, latest metrics, tags, inputs and artifacts."""
     with Client() as client:
-        run = client.tracking.get_run(run_id)
+        run = resolve_run(client, run_id)
         experiment = client.tracking.get_experiment(run.experiment_id)
     console.print(f"[bold]Run {run.id}[/bold] ({escape(run.name)})")
     console.print(f"experiment: {escape(experiment.name)} ({experiment.id})")
@@ -156,13 +191,16 @@ def _compare_rows(table: Table, section: str, columns: list[dict[str, str]]) -> 
 
 @error_boundary
 def compare_runs(
-    run_ids: Annotated[list[str], typer.Argument(help="Ids of two or more runs.")],
+    run_ids: Annotated[
+        list[str],
+        typer.Argument(help="Ids of two or more runs, or their first 8 or more characters."),
+    ],
 ) -> None:
     """Compare params and latest metrics side by side; values that differ are highlighted."""
     if len(run_ids) < 2:
         raise typer.BadParameter("Give at least two run ids to compare.")
     with Client() as client:
-        runs = [client.tracking.get_run(run_id) for run_id in run_ids]
+        runs = [resolve_run(client, run_id) for run_id in run_ids]
     metrics = [{key: _number(value) for key, value in run.metrics.items()} for run in runs]
     keys = [key for run in runs for key in run.params] + [key for row in metrics for key in row]
     table = Table(title="Run comparison (differing values highlighted)")

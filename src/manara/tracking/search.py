@@ -13,11 +13,12 @@ Grammar (keywords are case-insensitive)::
     operator   := "=" | "!=" | "<" | "<=" | ">" | ">=" | "LIKE" | "ILIKE" | "IN" | "NOT IN"
     value      := number | 'string' | "string" | "(" value ("," value)* ")"
 
-Metrics compare with numbers. Params, tags and the ``name`` attribute compare
-with strings (``=``, ``!=``, ``LIKE``, ``ILIKE``, ``IN``, ``NOT IN``).
-``start_time`` and ``end_time`` compare with epoch milliseconds. ``status``,
-``run_id`` and ``experiment_id`` compare with strings by ``=``, ``!=``, ``IN``
-and ``NOT IN``. ``OR`` is not supported. An invalid string raises
+Metrics compare with numbers. Params, tags and the ``name`` and ``run_id``
+attributes compare with strings (``=``, ``!=``, ``LIKE``, ``ILIKE``, ``IN``,
+``NOT IN``), so ``run_id LIKE '787d196b%'`` finds a run by id prefix.
+``start_time`` and ``end_time`` compare with epoch milliseconds. ``status``
+and ``experiment_id`` compare with strings by ``=``, ``!=``, ``IN`` and
+``NOT IN``. ``OR`` is not supported. An invalid string raises
 ``InvalidInputError`` naming the position (0-based character offset) and the token.
 """
 
@@ -62,7 +63,7 @@ _NUMBER_OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _STRING_OPERATORS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
 _EXACT_OPERATORS = frozenset({"=", "!=", "IN", "NOT IN"})
 _NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
-_STRING_ATTRIBUTES = frozenset({"name"})
+_STRING_ATTRIBUTES = frozenset({"name", "run_id"})
 
 _TOKEN_PATTERN = re.compile(
     r"""
