@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from manara.config import Settings, load_settings
 from manara.errors import InvalidInputError
+from manara.security.redaction import mask_url_passwords
 from manara.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ class Client:
                 token = self.settings.api_key.get()
             if not token:
                 raise InvalidInputError(
-                    f"No API key for the server at {url}. Set MANARA_API_KEY (CLI) or pass "
+                    f"No API key for the server at {mask_url_passwords(url)}. Set MANARA_API_KEY "
+                    "(CLI) or pass "
                     "token=... to manara.Client (SDK)."
                 )
             self._transport = RestTransport(url, token)

@@ -28,3 +28,10 @@ def test_cli_missing_key_message(tmp_path: Path) -> None:
     result = CliRunner().invoke(build_app(), ["runs", "list"], env=env)
     assert result.exit_code != 0, result.output
     assert "Set MANARA_API_KEY" in result.output
+
+
+def test_missing_key_masks_url_password(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        Client(url="http://bob:hunter2@127.0.0.1:1", settings=Settings(home=tmp_path))
+    assert "hunter2" not in caught.value.message
+    assert "bob:***@" in caught.value.message
