@@ -43,6 +43,7 @@ def finished(home: Path) -> Iterator[Workspace]:
         assert result.exit_code == 0, result.output
         assert "mnr_" not in result.output, "an API key was printed"
         assert "manara drift --reference run:" in result.output
+        assert "Audit log verified:" in result.output
     ws = Workspace.open(Settings(home=home))
     try:
         yield ws

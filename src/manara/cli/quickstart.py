@@ -160,12 +160,21 @@ def print_summary(result: QuickstartResult, seconds: float) -> None:
     console.print()
     console.print(_drift_table(result))
     console.print(f"Drift report: [link=file://{result.report_html.resolve()}]{result.report_html}")
+    if result.audit is not None:
+        verdict = (
+            "verified" if result.audit.ok else f"FAILED ({len(result.audit.problems)} problems)"
+        )
+        console.print(
+            f"Audit log {verdict}: {result.audit.events_checked:,} events, "
+            f"{result.audit.checkpoints_checked} signed checkpoints, root {result.audit.root_hash}."
+        )
     console.print()
     console.print("Next, try:")
     for command in (
         "manara runs list",
         f"manara models show {MODEL_NAME}",
         f"manara drift --reference run:{result.champion_run_id} --current predictions:{MODEL_NAME}",
+        "manara audit verify",
     ):
         console.print(f"  [cyan]{escape(command)}[/cyan]")
     console.print(f"\nQuickstart finished in {seconds:.0f} s. Workspace: {result.home}")

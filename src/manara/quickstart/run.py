@@ -39,6 +39,7 @@ from manara.quickstart.traffic import ReplayResult, replay
 from manara.quickstart.training import CandidateRun, register_champion, train_candidates
 from manara.registry.entities import ModelVersion
 from manara.security.apikeys import issue_api_key
+from manara.security.audit_events import VerificationResult
 from manara.security.principal import Principal
 from manara.workspace import Workspace
 
@@ -93,6 +94,8 @@ class QuickstartResult:
     drift: list[MonthDrift]
     report_html: Path
     report_json: Path
+    audit: VerificationResult | None = None
+    """The audit log checked end to end after the run, with a fresh signed checkpoint."""
     step_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -191,6 +194,11 @@ def _run(
         drift = monthly_drift(context, champion_run.run_id, version)
         reporter.end(f"reports in {drift.html.parent}")
 
+    with _step(reporter, timings, "Sign and verify the audit log"):
+        workspace.audit.checkpoint()
+        audit = workspace.audit.verify()
+        reporter.end(f"{audit.events_checked:,} events, ok: {audit.ok}")
+
     return QuickstartResult(
         home=settings.home,
         feature_rows=len(features),
@@ -207,6 +215,7 @@ def _run(
         drift=drift.months,
         report_html=drift.html,
         report_json=drift.json,
+        audit=audit,
         step_seconds=timings,
     )
 
