@@ -118,11 +118,14 @@ def drift(
 ) -> None:
     """Test each feature for drift and write a self-contained HTML report and a JSON report.
 
-    Numeric features: Kolmogorov-Smirnov p-value below 0.05, or normalised
-    Wasserstein distance above 0.1 when both samples have more than 1,000
-    values. Categorical features: chi-square p-value below 0.05, or PSI above
-    0.2 for large samples. Exits 0 whether or not drift is found, unless
-    --fail-on-drift is given.
+    One test decides per feature, by sample size. When either sample has
+    1,000 values or fewer: Kolmogorov-Smirnov p-value below 0.05 (numeric),
+    chi-square p-value below 0.05 (categorical). When both have more, p-values
+    flag trivial differences, so a distance decides instead: normalised
+    Wasserstein above 0.1 (numeric), PSI above 0.2 (categorical); the p-values
+    are still reported. Pass --features to leave out ids, timestamps and the
+    target. Exits 0 whether or not drift is found, unless --fail-on-drift is
+    given.
     """
     # Imported here because pandas and SciPy would slow every other command's start.
     from manara.monitoring.drift import compute_drift
