@@ -18,7 +18,7 @@ from manara.workspace import Workspace
 
 keys_app = typer.Typer(
     help="Manage the key encryption keys (KEKs) that wrap the data keys of encrypted "
-    "artifacts, and the signing key.",
+    "artifacts, and print the artifact signing public key.",
     no_args_is_help=True,
 )
 
