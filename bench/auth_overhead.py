@@ -61,6 +61,9 @@ class AllowAll:
     def authorize(self, principal: Any, actions: tuple[str, ...]) -> None:
         return None
 
+    async def check(self, header: bytes | None, client: str | None, actions: Any) -> None:
+        return None
+
 
 def run_server(home: Path, port: int, auth: bool) -> None:
     """Serve the benchmark model as ``manara serve`` does, with or without authentication."""

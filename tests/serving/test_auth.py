@@ -119,3 +119,41 @@ def test_decision_cached_for_ttl(sqlite_workspace: Workspace, ticker: Ticker) ->
     ticker.now = 6.0
     with pytest.raises(PermissionDeniedError):
         auth.authorize(stripped, ("model.invoke",))
+
+
+def test_grant_cached_per_action(sqlite_workspace: Workspace, ticker: Ticker) -> None:
+    viewer = sqlite_workspace.create_principal("watcher", {"viewer"})
+    token = sqlite_workspace.issue_key(viewer).token
+    auth, authenticator = serving_auth(sqlite_workspace, ticker)
+
+    async def check(actions: tuple[str, ...]) -> None:
+        await auth.check(bearer(token), "127.0.0.1", actions)
+
+    asyncio.run(check(("model.read",)))
+    asyncio.run(check(("model.read",)))
+    assert authenticator.calls == 1
+    with pytest.raises(PermissionDeniedError):
+        asyncio.run(check(("model.invoke",)))
+
+
+def test_grant_expires_after_ttl(sqlite_workspace: Workspace, ticker: Ticker) -> None:
+    scorer = sqlite_workspace.create_principal("scorer", {"inference-client"})
+    issued = sqlite_workspace.issue_key(scorer)
+    auth, _ = serving_auth(sqlite_workspace, ticker)
+
+    async def check() -> None:
+        await auth.check(bearer(issued.token), None, ("model.invoke",))
+
+    asyncio.run(check())
+    sqlite_workspace.identities.revoke_api_key(issued.prefix, sqlite_workspace.clock.now())
+    ticker.now = 4.9
+    asyncio.run(check())
+    ticker.now = 10.2
+    with pytest.raises(AuthenticationError, match="revoked"):
+        asyncio.run(check())
+
+
+def test_check_without_header_rejected(sqlite_workspace: Workspace, ticker: Ticker) -> None:
+    auth, _ = serving_auth(sqlite_workspace, ticker)
+    with pytest.raises(AuthenticationError, match="Missing Authorization"):
+        asyncio.run(auth.check(None, "127.0.0.1", ("model.invoke",)))

@@ -236,9 +236,7 @@ class InferenceApp:
                 ((b"allow", allowed),),
             )
         if not route.public:
-            principal = await self.auth.authenticate(call.authorization, call.client)
-            if route.actions is not None:
-                self.auth.authorize(principal, route.actions)
+            await self.auth.check(call.authorization, call.client, route.actions)
         body = await self._read_body(call, receive) if call.method == "POST" else b""
         return await route.handler(call, body)
 

@@ -61,6 +61,31 @@ class ServingAuth:
         self._principals: dict[bytes, tuple[Principal, float]] = {}
         self._decisions: dict[tuple[str, str], float] = {}
         self._verifying: dict[bytes, asyncio.Future[Principal]] = {}
+        self._grants: dict[tuple[bytes, tuple[str, ...] | None], float] = {}
+
+    async def check(
+        self, header: bytes | None, client: str | None, actions: tuple[str, ...] | None
+    ) -> None:
+        """Authenticate the header and, unless ``actions`` is ``None``, authorise one of them.
+
+        A granted (header, actions) pair is remembered for ``cache_seconds``, so
+        a repeat costs one dict lookup. The raw header is the key: it lives in
+        this process's memory no longer than the request buffers that carry it.
+        """
+        if header is None:
+            # Raises, after auditing the missing header.
+            await self.authenticate(header, client)
+            return
+        key = (header, actions)
+        valid_until = self._grants.get(key)
+        if valid_until is not None and valid_until > self._monotonic():
+            return
+        principal = await self.authenticate(header, client)
+        if actions is not None:
+            self.authorize(principal, actions)
+        if len(self._grants) >= _MAX_CACHE_ENTRIES:
+            self._grants.clear()
+        self._grants[key] = self._monotonic() + self._ttl
 
     async def authenticate(self, header: bytes | None, client: str | None = None) -> Principal:
         """Return the principal of a bearer token, or raise ``AuthenticationError``.
@@ -153,3 +178,4 @@ class ServingAuth:
         """Drop cached principals and decisions, for example after a key is revoked."""
         self._principals.clear()
         self._decisions.clear()
+        self._grants.clear()
