@@ -92,7 +92,7 @@ def run_server(home: Path, port: int, auth: bool) -> None:
 
 
 def time_auth_step(home: Path, token: str, calls: int) -> tuple[float, float]:
-    """Return p50 and p99 microseconds of one cached authenticate + authorize call."""
+    """Return p50 and p99 microseconds of one cached ``ServingAuth.check`` call."""
     from manara.config import Settings
     from manara.serving.auth import ServingAuth
     from manara.workspace import Workspace
@@ -102,13 +102,11 @@ def time_auth_step(home: Path, token: str, calls: int) -> tuple[float, float]:
     header = f"Bearer {token}".encode()
 
     async def measure() -> list[float]:
-        principal = await auth.authenticate(header, "127.0.0.1")
-        auth.authorize(principal, ("model.invoke",))
+        await auth.check(header, "127.0.0.1", ("model.invoke",))
         samples = []
         for _ in range(calls):
             start = time.perf_counter_ns()
-            principal = await auth.authenticate(header, "127.0.0.1")
-            auth.authorize(principal, ("model.invoke",))
+            await auth.check(header, "127.0.0.1", ("model.invoke",))
             samples.append((time.perf_counter_ns() - start) / 1000.0)
         return samples
 
@@ -223,7 +221,7 @@ def render(rows: list[Row], step: tuple[float, float], command: str) -> str:
     lines.append("")
     share = step[0] / 1000.0 / by_key[("auth off", 1)].p50_ms * 100.0
     lines.append(
-        f"In-process, one cached `ServingAuth.authenticate` plus `authorize` call took "
+        f"In-process, one cached `ServingAuth.check` (authentication and authorisation) took "
         f"p50 {step[0]:.2f} µs, p99 {step[1]:.2f} µs, which is {share:.1f}% of the p50 "
         "without authentication at c=1."
     )
