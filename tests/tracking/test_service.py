@@ -143,6 +143,22 @@ def test_same_step_new_value_kept(tracking: TrackingService) -> None:
     assert len(tracking.get_metric_history(run_id, "acc")) == 2
 
 
+def test_huge_finite_metrics_accepted(tracking: TrackingService) -> None:
+    run_id = _run_id(tracking)
+    # Their sum overflows to infinity, although each value is finite.
+    tracking.log_metrics(run_id, [Metric("big", 1e308, step=0), Metric("big", 1e308, step=1)])
+    assert len(tracking.get_metric_history(run_id, "big")) == 2
+
+
+def test_infinite_metric_named(tracking: TrackingService) -> None:
+    run_id = _run_id(tracking)
+    batch = [Metric("loss", 0.5, step=i) for i in range(50)]
+    batch.append(Metric("loss", float("inf"), step=50))
+    with pytest.raises(InvalidInputError, match="'loss' at step 50"):
+        tracking.log_metrics(run_id, batch)
+    assert tracking.get_metric_history(run_id, "loss") == []
+
+
 def test_metrics_one_executemany(tracking: TrackingService, clocked_workspace: Workspace) -> None:
     run_id = _run_id(tracking)
     inserts: list[tuple[bool, int]] = []
