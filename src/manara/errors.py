@@ -60,7 +60,7 @@ class AuthenticationError(ManaraError):
 
 
 class RateLimitedError(AuthenticationError):
-    """Authentication locked out; ``details["retry_after_seconds"]`` says for how long."""
+    """Authentication locked out; ``details["retry_after_seconds"]`` gives the wait."""
 
     code = "rate_limited"
 

@@ -1,4 +1,4 @@
-"""Failed authentications over real HTTP on both servers: lockout answers and audit events."""
+"""Failed authentications over real HTTP on both servers: lockout responses and audit events."""
 
 from __future__ import annotations
 

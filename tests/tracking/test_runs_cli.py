@@ -92,7 +92,7 @@ def test_runs_show_unknown_prefix(home: Path) -> None:
 
 
 def test_runs_ambiguous_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The ninth character tells the ids apart.
+    # The ninth character distinguishes the ids.
     ids = iter(f"787d196b{n:x}{'0' * 23}" for n in range(16))
     monkeypatch.setattr("manara.tracking.service.new_id", lambda: next(ids))
     home = tmp_path / "twins"

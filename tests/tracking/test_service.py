@@ -282,7 +282,7 @@ def test_unknown_artifact_not_found(tracking: TrackingService) -> None:
 def test_corrupt_artifact_detected(tracking: TrackingService, clocked_workspace: Workspace) -> None:
     run_id = _run_id(tracking)
     stored = tracking.log_artifact(run_id, "a.txt", b"original")
-    # The store holds the ciphertext under its own digest; the run records the plaintext's.
+    # The store keeps the ciphertext under its own digest; the run records the plaintext's.
     blobs = list((Path(clocked_workspace.settings.artifact_root) / "sha256").rglob("*"))
     for blob in (path for path in blobs if path.is_file()):
         blob.write_bytes(b"tampered")

@@ -25,12 +25,12 @@ def workspace_of(request: Request) -> Workspace:
 
 
 def client_host(request: Request) -> str | None:
-    """Return the address of the peer that sent ``request``, when the server knows it."""
+    """Return the address of the peer that sent ``request``, or ``None`` when the server does not report it."""
     return request.client.host if request.client is not None else None
 
 
 def authenticated_principal(request: Request) -> Principal:
-    """Authenticate the caller's bearer token and check that it holds a role somewhere.
+    """Authenticate the caller's bearer token and check that it has a role somewhere.
 
     A missing or invalid credential raises ``AuthenticationError`` (401). A
     principal with no role in any project raises ``PermissionDeniedError``

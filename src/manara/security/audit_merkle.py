@@ -39,7 +39,7 @@ class MerkleFrontier:
 
     A tree of n leaves decomposes into one perfect subtree per set bit of n,
     largest first. Folding their roots from the right gives the RFC 6962
-    root. Appending a leaf merges equal-sized subtrees, so the frontier holds
+    root. Appending a leaf merges equal-sized subtrees, so the frontier contains
     at most log2(n) + 1 hashes and ``append`` costs O(1) amortised.
     """
 

@@ -103,7 +103,7 @@ def _create_key_file(path: Path) -> None:
     """Write a new key under a temporary name, then link it into place.
 
     ``os.link`` fails when ``path`` exists, so two processes that start at
-    once keep the first key written and neither sees a half-written file.
+    once keep the first key written and neither reads a half-written file.
     """
     private_dir(path.parent)
     pem = Ed25519PrivateKey.generate().private_bytes(

@@ -1,4 +1,4 @@
-"""Policy decision point: every service call asks it before acting.
+"""Policy decision point: every service call queries it before acting.
 
 Deny by default: an action is allowed only when a role of the principal
 grants it. Actions are ``<resource type>.<verb>`` strings such as
@@ -56,7 +56,7 @@ def check_access(
 
 @dataclass(frozen=True)
 class Access:
-    """Where a stored resource lives and how sensitive it is: what the policy reads of it."""
+    """Access attributes of a stored resource: its project, classification and allowed regions."""
 
     project: str
     classification: str = "internal"
@@ -66,7 +66,7 @@ class Access:
 
 @dataclass(frozen=True)
 class Resource:
-    """What an action targets: a type, an id when there is one, and its access attributes."""
+    """The target of an action: a type, an id when there is one, and its access attributes."""
 
     type: str
     id: str = ""
@@ -100,7 +100,7 @@ class PolicyDecisionPoint(Protocol):
         resource: Resource,
         context: Mapping[str, str] | None = None,
     ) -> Decision:
-        """Decide one request; ``context`` holds request attributes such as a workload ``region``."""
+        """Decide one request; ``context`` contains request attributes such as a workload ``region``."""
         ...
 
 

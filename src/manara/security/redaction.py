@@ -179,6 +179,6 @@ def mask_url_passwords(text: str) -> str:
     """Return ``text`` with the password of every ``scheme://user:password@host`` as ``***``.
 
     Use it on any message or log line that shows a configured URL: the user
-    name and host stay readable, so the message still says which server failed.
+    name and host stay readable, so the message still names the server that failed.
     """
     return _URL_PASSWORD.sub(r"\1***@", text)

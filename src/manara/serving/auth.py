@@ -45,10 +45,10 @@ class ServingAuth:
         """Guard the model named ``model_name``.
 
         ``access`` gives the stored model's project, classification and allowed
-        regions, so that the policy judges the real resource; without it the
-        model is taken to be in the caller's project. ``on_denied`` receives
-        the principal, action and reason code of a refusal, at most once per
-        principal and action per ``cache_seconds``, for the audit log.
+        regions, so that the policy judges the real resource. Without it, the
+        model is taken to be in the caller's project. ``on_denied`` receives the
+        principal, action and reason code of a refusal for the audit log, at
+        most once per principal and action per ``cache_seconds``.
         """
         self._authenticator = authenticator
         self._policy = policy
@@ -141,7 +141,7 @@ class ServingAuth:
             valid_until = self._decisions.get((principal.id, action))
             if valid_until is not None and valid_until > now:
                 return
-        # Only a cache miss builds the resource and asks the policy.
+        # Only a cache miss builds the resource and queries the policy.
         if self._access is None:
             resource = Resource("model", self._model_name, project=principal.project)
         else:

@@ -40,7 +40,7 @@ class DatasetInput:
     """Column name to dtype name."""
     row_count: int
     source: str
-    """Where the data came from: a path, URL or query."""
+    """Origin of the data: a path, URL or query."""
     context: str = "training"
     artifact_digest: str | None = None
     """Digest of a stored copy in the artifact store, when one was kept."""

@@ -1,6 +1,6 @@
 """The tracking service: experiments and runs on the workspace's stores.
 
-Every method asks the policy decision point first (``experiment.create``,
+Every method queries the policy decision point first (``experiment.create``,
 ``experiment.read``, ``run.create``, ``run.read``, ``run.update``,
 ``artifact.write``, ``artifact.read``), then checks its input, then writes
 in one transaction. The REST API and the local SDK both call this class.
@@ -152,7 +152,7 @@ class TrackingService:
     def _readable_experiments(self, action: str = "experiment.read") -> set[str]:
         """Ids of the experiments on which the principal may perform ``action``.
 
-        ``run.read`` asks whether it may read the runs of each experiment:
+        ``run.read`` checks whether it may read the runs of each experiment:
         runs carry their experiment's attributes.
         """
         found = experiments_access(self.ctx.metadata, self._projects())

@@ -164,9 +164,9 @@ def _plain_rows(metrics: Sequence[Metric], now_ms: int, run_id: str) -> list[Met
 
     Plain means: ``Metric`` objects with float values that are all finite,
     int steps within 64 bits and no timestamps, which is what training loops
-    log. One pass per field over the whole batch runs about three times
-    faster than one branching loop; any other batch goes through the loop,
-    which names the first bad metric.
+    log. One pass per field took about 60% of the time of the branching loop
+    on 100,000 metrics (one profiled run). Any other batch goes through the
+    loop, which names the first bad metric.
     """
     if not all(type(metric) is Metric for metric in metrics):
         return None

@@ -164,12 +164,12 @@ def _material(table: KeyTable, record: VersionRecord) -> bytes:
         key = base64.b64decode(record.material or "", validate=True)
     except binascii.Error as exc:
         raise IntegrityError(
-            f"Version {record.version} of keyring {table.key_id!r} holds invalid key material. "
+            f"Version {record.version} of keyring {table.key_id!r} contains invalid key material. "
             "Restore the keyring file from a backup."
         ) from exc
     if len(key) != KEK_BYTES:
         raise IntegrityError(
-            f"Version {record.version} of keyring {table.key_id!r} holds a {len(key)}-byte "
+            f"Version {record.version} of keyring {table.key_id!r} contains a {len(key)}-byte "
             f"key; expected {KEK_BYTES}. Restore the keyring file from a backup."
         )
     return key

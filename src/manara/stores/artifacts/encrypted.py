@@ -66,7 +66,7 @@ class EncryptedRef:
 
 @dataclass
 class RewrapReport:
-    """What ``rewrap_all`` did; the blob digests of all objects are unchanged."""
+    """Result of ``rewrap_all``; the blob digests of all objects are unchanged."""
 
     rewrapped: list[str] = field(default_factory=list)
     already_current: list[str] = field(default_factory=list)

@@ -23,7 +23,7 @@ the digest, the default classification and the vault's region.
 
 NOTE: anyone who can list the index and has an object's context can
 confirm a guess of its plaintext by hashing it. The metadata database
-holds the same plaintext digests, so the index adds no new exposure.
+stores the same plaintext digests, so the index adds no new exposure.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Engine creation and schema migration under a lock.
 
 ``open_engine`` applies the Alembic migrations before it returns, so every
-process sees the schema at head. Two processes starting on one database at
+process finds the schema at head. Two processes starting on one database at
 once serialise on a lock: a PostgreSQL advisory lock, or on SQLite an
 exclusive file lock beside the database file.
 """
