@@ -159,23 +159,30 @@ def test_infinite_metric_named(tracking: TrackingService) -> None:
     assert tracking.get_metric_history(run_id, "loss") == []
 
 
-def test_metrics_one_executemany(tracking: TrackingService, clocked_workspace: Workspace) -> None:
+def test_metrics_one_chunk_per_key(
+    tracking: TrackingService, clocked_workspace: Workspace
+) -> None:
     run_id = _run_id(tracking)
-    inserts: list[tuple[bool, int]] = []
+    inserts: list[tuple[str, int]] = []
 
     def record(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO RUN_METRICS"):
-            inserts.append((many, len(params) if many else 1))
+        words = statement.split()
+        if words[0].upper() == "INSERT":
+            inserts.append((words[2], len(params) if many else 1))
 
     engine = clocked_workspace.metadata.engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        tracking.log_metrics(run_id, [Metric("loss", float(i), i) for i in range(2000)])
+        keys = ("loss", "accuracy", "lr")
+        tracking.log_metrics(run_id, [Metric(keys[i % 3], float(i), i) for i in range(2000)])
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert inserts == [(True, 2000)]
+    assert inserts == [("metric_chunks", 3), ("latest_metrics", 3)]
+    history = tracking.get_metric_history(run_id, "accuracy")
+    assert [metric.step for metric in history] == list(range(1, 2000, 3))
+    assert tracking.get_run(run_id).metrics == {"loss": 1998.0, "accuracy": 1999.0, "lr": 1997.0}
 
 
 def test_latest_metric_by_step_then_time(tracking: TrackingService, clock: FixedClock) -> None:

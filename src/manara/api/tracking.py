@@ -231,7 +231,7 @@ def log_metrics(run_id: str, body: MetricsIn, ctx: ContextDep) -> None:
 @router.get("/runs/{run_id}/metrics/{key:path}")
 def get_metric_history(run_id: str, key: str, ctx: ContextDep) -> list[MetricOut]:
     history = TrackingService(ctx).get_metric_history(run_id, key)
-    return [MetricOut(**vars(metric)) for metric in history]
+    return [MetricOut(**metric._asdict()) for metric in history]
 
 
 @router.post("/runs/{run_id}/inputs", status_code=204)

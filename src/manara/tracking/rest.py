@@ -130,7 +130,7 @@ class RestTracking:
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         # Metrics without a timestamp are stamped here, when they were logged,
         # rather than when the server receives them.
-        rows = check_metrics(metrics, datetime.now().astimezone(), run_id)
+        batch = check_metrics(metrics, datetime.now().astimezone())
         body = {
             "metrics": [
                 {
@@ -139,7 +139,13 @@ class RestTracking:
                     "step": step,
                     "timestamp": from_timestamp_ms(timestamp_ms).isoformat(),
                 }
-                for _, key, value, step, timestamp_ms in rows
+                for key, value, step, timestamp_ms in zip(
+                    batch.keys,
+                    batch.values.tolist(),
+                    batch.steps.tolist(),
+                    batch.timestamps_ms.tolist(),
+                    strict=True,
+                )
             ]
         }
         self._transport.request("POST", f"/runs/{_segment(run_id)}/metrics", json=body)

@@ -232,8 +232,8 @@ class TrackingService:
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         self._authorize_run("run.update", run_id)
-        rows = check_metrics(metrics, self.ctx.clock.now(), run_id)
-        self._repository.log_metrics(run_id, rows)
+        batch = check_metrics(metrics, self.ctx.clock.now())
+        self._repository.log_metrics(run_id, batch)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         self._authorize_run("run.read", run_id)

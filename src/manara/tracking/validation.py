@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
 from typing import Any
+
+import numpy as np
 
 from manara.errors import InvalidInputError
 from manara.tracking.entities import DatasetInput, Metric
@@ -26,12 +28,24 @@ MAX_NAME_LENGTH = 256
 _MAX_STEP = 2**63 - 1
 
 
-MetricRow = tuple[str, str, float, int, int]
-"""A checked metric, ready to store: ``(run_id, key, value, step, timestamp_ms)``.
+@dataclass(frozen=True)
+class MetricBatch:
+    """Checked metrics, ready to store, as parallel columns.
 
-A plain tuple, because building 10,000 named tuples per batch cost as much
-as inserting them.
-"""
+    Columns rather than one tuple per metric: the store writes each key's
+    values as arrays, and numpy checks a column in one call.
+    """
+
+    keys: list[str]
+    values: np.ndarray
+    """float64, all finite."""
+    steps: np.ndarray
+    """int64."""
+    timestamps_ms: np.ndarray
+    """int64, milliseconds since the epoch."""
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 def check_key(key: object, kind: str) -> str:
@@ -120,22 +134,26 @@ def from_timestamp_ms(timestamp_ms: int) -> datetime:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
-def check_metrics(metrics: Sequence[Metric], now: datetime, run_id: str) -> list[MetricRow]:
+def check_metrics(metrics: Sequence[Metric], now: datetime) -> MetricBatch:
     """Check every metric before any is stored; ``now`` stamps metrics without a timestamp.
 
-    Values must be real numbers (bool is rejected) and finite.
+    Values must be real numbers (bool is rejected) and finite; steps must be
+    integers that fit in 64 bits.
     """
-    # NOTE: NaN and infinities are rejected because SQLite stores NaN as NULL and
-    # JSON has no literal for them. A metrics table with an is-NaN flag would lift this.
+    # NOTE: NaN and infinities are rejected because JSON has no literal for
+    # them and search compares latest values in SQL, where SQLite turns NaN
+    # into NULL.
     now_ms = to_timestamp_ms(now)
-    fast = _plain_rows(metrics, now_ms, run_id)
+    fast = _plain_batch(metrics, now_ms)
     if fast is not None:
         return fast
     seen_keys: set[str] = set()
-    rows: list[MetricRow] = []
-    append = rows.append
+    keys: list[str] = []
+    values: list[float] = []
+    steps: list[int] = []
+    stamps: list[int] = []
     for metric in metrics:
-        if type(metric) is not Metric and not isinstance(metric, Metric):
+        if not isinstance(metric, Metric):
             raise InvalidInputError(
                 f"Invalid metric {metric!r}: pass manara.tracking.entities.Metric objects."
             )
@@ -143,10 +161,9 @@ def check_metrics(metrics: Sequence[Metric], now: datetime, run_id: str) -> list
         if key not in seen_keys:
             check_key(key, "metric")
             seen_keys.add(key)
-        # Exact-type checks first: the ABC checks below cost more than the insert itself.
         if type(value) is not float:
             value = _check_number(metric)
-        if value - value != 0.0:
+        if not math.isfinite(value):
             raise _invalid_value(metric, "is not finite; only finite values can be stored")
         if type(step) is not int:
             step = _check_step(metric)
@@ -154,40 +171,58 @@ def check_metrics(metrics: Sequence[Metric], now: datetime, run_id: str) -> list
             raise InvalidInputError(
                 f"Invalid step {step} for metric {key!r}: it does not fit in 64 bits.", key=key
             )
-        timestamp_ms = now_ms if metric.timestamp is None else to_timestamp_ms(metric.timestamp)
-        append((run_id, key, value, step, timestamp_ms))
-    return rows
+        keys.append(key)
+        values.append(value)
+        steps.append(step)
+        stamps.append(now_ms if metric.timestamp is None else _metric_timestamp(metric))
+    return MetricBatch(
+        keys,
+        np.array(values, dtype=np.float64),
+        np.array(steps, dtype=np.int64),
+        np.array(stamps, dtype=np.int64),
+    )
 
 
-def _plain_rows(metrics: Sequence[Metric], now_ms: int, run_id: str) -> list[MetricRow] | None:
-    """Return the rows of a batch of plain metrics, or ``None`` to take the detailed path.
+def _metric_timestamp(metric: Metric) -> int:
+    timestamp = metric.timestamp
+    if not isinstance(timestamp, datetime):
+        raise InvalidInputError(
+            f"Invalid timestamp {timestamp!r} for metric {metric.key!r}: use a timezone-aware "
+            "datetime or None for now.",
+            key=metric.key,
+        )
+    return to_timestamp_ms(timestamp)
+
+
+def _plain_batch(metrics: Sequence[Metric], now_ms: int) -> MetricBatch | None:
+    """Return a batch of plain metrics checked column by column, or ``None``.
 
     Plain means: ``Metric`` objects with float values that are all finite,
     int steps within 64 bits and no timestamps, which is what training loops
-    log. One pass per field took about 60% of the time of the branching loop
-    on 100,000 metrics (one profiled run). Any other batch goes through the
-    loop, which names the first bad metric.
+    log. Checking whole columns took a fraction of the time of the loop in
+    ``check_metrics``; any other batch goes through that loop, which names
+    the first bad metric.
     """
-    if not all(type(metric) is Metric for metric in metrics):
+    # set(map(type, ...)) runs in C: about a quarter faster than all() over a generator.
+    if not metrics or set(map(type, metrics)) != {Metric}:
+        return None
+    if [metric.timestamp for metric in metrics].count(None) != len(metrics):
         return None
     values = [metric.value for metric in metrics]
     steps = [metric.step for metric in metrics]
-    if not all(type(value) is float for value in values):
+    if set(map(type, values)) != {float} or set(map(type, steps)) != {int}:
         return None
-    if not all(type(step) is int for step in steps):
+    value_array = np.fromiter(values, dtype=np.float64, count=len(values))
+    if not np.isfinite(value_array).all():
         return None
-    if any(metric.timestamp is not None for metric in metrics):
-        return None
-    if steps and (min(steps) < -_MAX_STEP or max(steps) > _MAX_STEP):
-        return None
-    if not math.isfinite(sum(values)):
-        # The sum is finite unless some value is infinite or NaN, or the values
-        # overflow together; the detailed loop then decides which.
+    try:
+        step_array = np.fromiter(steps, dtype=np.int64, count=len(steps))
+    except OverflowError:
         return None
     keys = [metric.key for metric in metrics]
     for key in set(keys):
         check_key(key, "metric")
-    return list(zip(repeat(run_id), keys, values, steps, repeat(now_ms), strict=False))
+    return MetricBatch(keys, value_array, step_array, np.full(len(keys), now_ms, dtype=np.int64))
 
 
 def _check_number(metric: Metric) -> float:

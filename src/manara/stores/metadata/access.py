@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from manara.errors import NotFoundError
 from manara.security.policy import Access
@@ -50,15 +50,18 @@ def experiment_access(store: MetadataStore, experiment_id: str) -> Access:
     return access_of(row)
 
 
+# Built once: every metric logging call checks the run's access, and building
+# the expression cost more than running it.
+_RUN_ACCESS = (
+    select(*_columns())
+    .join(tables.runs, tables.runs.c.experiment_id == tables.experiments.c.id)
+    .where(tables.runs.c.id == bindparam("run_id"))
+)
+
+
 def run_access(store: MetadataStore, run_id: str) -> Access:
-    runs, experiments = tables.runs, tables.experiments
-    query = (
-        select(*_columns())
-        .join(runs, runs.c.experiment_id == experiments.c.id)
-        .where(runs.c.id == run_id)
-    )
     with store.read() as connection:
-        row = connection.execute(query).one_or_none()
+        row = connection.execute(_RUN_ACCESS, {"run_id": run_id}).one_or_none()
     if row is None:
         raise run_not_found(run_id)
     return access_of(row)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -118,18 +119,35 @@ run_tags = Table(
     Column("value", Text, nullable=False),
 )
 
-# One clustered B-tree (WITHOUT ROWID on SQLite): an insert writes one tree,
-# and the same metric logged twice is one row.
-run_metrics = Table(
-    "run_metrics",
+# Metric values, one row per key and logging call, with the values as
+# arrays (see manara.stores.metadata.metric_series). The digest of the
+# content is part of the key, so a retried call inserts nothing.
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("run_id", String(ID), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("digest", String(32), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("min_step", BigInteger, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("step_data", LargeBinary, nullable=False),
+    Column("time_data", LargeBinary, nullable=False),
+    Column("value_data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("run_id", "key", "digest", name="pk_metric_chunks"),
+)
+
+# The latest value of each metric of a run (highest step, then latest
+# timestamp, then highest value), kept up to date by every logging call.
+latest_metrics = Table(
+    "latest_metrics",
     metadata,
     Column("run_id", String(ID), ForeignKey("runs.id"), nullable=False),
     Column("key", String(250), nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp_ms", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
-    PrimaryKeyConstraint("run_id", "key", "step", "timestamp_ms", "value", name="pk_run_metrics"),
-    sqlite_with_rowid=False,
+    PrimaryKeyConstraint("run_id", "key", name="pk_latest_metrics"),
 )
 
 run_inputs = Table(

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from manara.errors import ConflictError, NotFoundError
 from manara.security.policy import Access
 from manara.stores.metadata import tables
+from manara.stores.metadata.metric_series import decode_history, encode_chunks
 from manara.stores.metadata.store import MetadataStore
 from manara.stores.metadata.tracking_search import latest_metrics, search_statement
 from manara.tracking.entities import (
@@ -32,7 +33,7 @@ from manara.tracking.entities import (
     RunStatus,
 )
 from manara.tracking.search import Comparison, OrderBy
-from manara.tracking.validation import MetricRow, from_timestamp_ms
+from manara.tracking.validation import MetricBatch, from_timestamp_ms
 
 
 def _experiment(row: Row[Any]) -> Experiment:
@@ -58,20 +59,34 @@ def _dataset(row: Row[Any]) -> DatasetInput:
     )
 
 
-def _metrics_insert_sql(paramstyle: str) -> str:
-    placeholder = "?" if paramstyle == "qmark" else "%s"
+_RUN_STATUS = select(tables.runs.c.status).where(tables.runs.c.id == bindparam("run_id"))
+_RUN_STATUS_FOR_UPDATE = _RUN_STATUS.with_for_update()
+
+
+def _metric_statements(paramstyle: str) -> tuple[str, str]:
+    """SQL text of the chunk insert and the latest-value upsert, for the driver's paramstyle."""
     if paramstyle not in ("qmark", "format", "pyformat"):
         raise NotImplementedError(
             f"Logging metrics needs a driver with the qmark or format parameter style; "
             f"this one uses {paramstyle!r}. Use SQLite (sqlite3) or PostgreSQL (psycopg)."
         )
-    columns = "run_id, key, value, step, timestamp_ms"
-    values = ", ".join([placeholder] * 5)
-    # A metric identical in every column is already stored: a retried batch is a no-op.
-    return (
-        f"INSERT INTO {tables.run_metrics.name} ({columns}) VALUES ({values}) "
-        "ON CONFLICT DO NOTHING"
+    mark = "?" if paramstyle == "qmark" else "%s"
+    chunks, latest = tables.metric_chunks.name, tables.latest_metrics.name
+    insert_chunk = (
+        f"INSERT INTO {chunks} (run_id, key, digest, count, min_step, max_step, step_data, "
+        f"time_data, value_data) VALUES ({', '.join([mark] * 9)}) ON CONFLICT DO NOTHING"
     )
+    # The stored value is replaced only by a later one: a higher step, then a
+    # later timestamp, then a higher value (row values compare in that order).
+    upsert_latest = (
+        f"INSERT INTO {latest} (run_id, key, step, timestamp_ms, value) "
+        f"VALUES ({', '.join([mark] * 5)}) "
+        "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
+        "timestamp_ms = excluded.timestamp_ms, value = excluded.value "
+        f"WHERE (excluded.step, excluded.timestamp_ms, excluded.value) > "
+        f"({latest}.step, {latest}.timestamp_ms, {latest}.value)"
+    )
+    return insert_chunk, upsert_latest
 
 
 class TrackingRepository:
@@ -236,11 +251,10 @@ class TrackingRepository:
 
     def _run_status(self, connection: Connection, run_id: str, lock: bool = False) -> str:
         """Return the run's status; ``lock`` locks the row until the transaction ends."""
-        runs = tables.runs
-        query = select(runs.c.status).where(runs.c.id == run_id)
-        if lock and self._store.dialect == "postgresql":
-            query = query.with_for_update()
-        status: str | None = connection.execute(query).scalar_one_or_none()
+        query = (
+            _RUN_STATUS_FOR_UPDATE if lock and self._store.dialect == "postgresql" else _RUN_STATUS
+        )
+        status: str | None = connection.execute(query, {"run_id": run_id}).scalar_one_or_none()
         if status is None:
             raise self._run_not_found(run_id)
         return status
@@ -331,32 +345,53 @@ class TrackingRepository:
         with self._store.read() as connection:
             return self._run_status(connection, run_id)
 
-    def log_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
-        """Insert all metrics of ``run_id`` with one ``executemany`` in one transaction.
-
-        Each row must already carry ``run_id`` (``check_metrics`` builds them so).
-
-        The statement goes to the driver as SQL text with positional
-        parameters: compiling a Core insert per row cost more than SQLite's
-        insert itself (measured with bench/tracking.py).
-        """
+    def log_metrics(self, run_id: str, batch: MetricBatch) -> None:
+        """Store a checked batch: one chunk per key and the latest values, in one transaction."""
+        chunks = encode_chunks(batch)
         with self._store.transaction() as connection:
             self._writable_run(connection, run_id, "metrics")
-            if rows:
-                connection.exec_driver_sql(_metrics_insert_sql(connection.dialect.paramstyle), rows)
+            if not chunks:
+                return
+            insert_chunk, upsert_latest = _metric_statements(connection.dialect.paramstyle)
+            connection.exec_driver_sql(
+                insert_chunk,
+                [
+                    (
+                        run_id,
+                        chunk.key,
+                        chunk.digest,
+                        chunk.count,
+                        chunk.min_step,
+                        chunk.max_step,
+                        chunk.step_data,
+                        chunk.time_data,
+                        chunk.value_data,
+                    )
+                    for chunk in chunks
+                ],
+            )
+            connection.exec_driver_sql(
+                upsert_latest, [(run_id, chunk.key, *chunk.latest) for chunk in chunks]
+            )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        table = tables.run_metrics
+        table = tables.metric_chunks
         with self._store.read() as connection:
             self._run_status(connection, run_id)
-            rows = connection.execute(
-                select(table.c.key, table.c.value, table.c.step, table.c.timestamp_ms)
+            stored = connection.execute(
+                select(table.c.count, table.c.step_data, table.c.time_data, table.c.value_data)
                 .where(table.c.run_id == run_id, table.c.key == key)
-                .order_by(table.c.step, table.c.timestamp_ms, table.c.value)
+                .order_by(table.c.min_step, table.c.digest)
             ).all()
+        history = decode_history(tuple(row) for row in stored)
         return [
-            Metric(row.key, row.value, row.step, from_timestamp_ms(row.timestamp_ms))
-            for row in rows
+            Metric(key, value, step, from_timestamp_ms(stamp))
+            for step, stamp, value in zip(
+                history.steps.tolist(),
+                history.timestamps_ms.tolist(),
+                history.values.tolist(),
+                strict=True,
+            )
         ]
 
     def log_input(

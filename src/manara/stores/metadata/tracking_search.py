@@ -1,8 +1,8 @@
 """SQL of ``search_runs``: parsed filter and order-by clauses to SQLAlchemy Core expressions.
 
 A metric comparison reads the latest value of the metric (highest step,
-then latest timestamp, then highest value) through a ``ROW_NUMBER()``
-window, which SQLite (3.25 and later) and PostgreSQL both support. A
+then latest timestamp, then highest value) from ``latest_metrics``, which
+every logging call keeps up to date. A
 param or tag comparison matches runs that have the key with a matching
 value, so ``params.x != '1'`` leaves out runs that never logged ``x``.
 """
@@ -30,22 +30,13 @@ _ATTRIBUTE_COLUMNS = {
 
 def latest_metrics(run_ids: Any | None = None, key: str | None = None) -> Subquery:
     """Return a subquery of ``(run_id, key, value)`` with the latest value of each metric."""
-    metrics = tables.run_metrics
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=(metrics.c.run_id, metrics.c.key),
-            order_by=(metrics.c.step.desc(), metrics.c.timestamp_ms.desc(), metrics.c.value.desc()),
-        )
-        .label("rank")
-    )
-    ranked = select(metrics.c.run_id, metrics.c.key, metrics.c.value, rank)
+    latest = tables.latest_metrics
+    query = select(latest.c.run_id, latest.c.key, latest.c.value)
     if run_ids is not None:
-        ranked = ranked.where(metrics.c.run_id.in_(run_ids))
+        query = query.where(latest.c.run_id.in_(run_ids))
     if key is not None:
-        ranked = ranked.where(metrics.c.key == key)
-    inner = ranked.subquery()
-    return select(inner.c.run_id, inner.c.key, inner.c.value).where(inner.c.rank == 1).subquery()
+        query = query.where(latest.c.key == key)
+    return query.subquery()
 
 
 def _like_to_glob(pattern: str) -> str:
