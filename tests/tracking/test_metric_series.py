@@ -29,7 +29,7 @@ def _batch(metrics: list[tuple[str, int, int, float]]) -> MetricBatch:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(_METRIC, min_size=1, max_size=40), min_size=1, max_size=5))
-def test_history_and_latest_match_reference(calls: list[list[tuple[str, int, int, float]]]) -> None:
+def test_history_latest_match_reference(calls: list[list[tuple[str, int, int, float]]]) -> None:
     stored: dict[str, list[tuple[int, bytes, bytes, bytes]]] = {}
     latest: dict[str, tuple[int, int, float]] = {}
     for call in calls:
@@ -76,7 +76,7 @@ def test_one_timestamp_stored_once() -> None:
     )
 
 
-def test_truncated_chunk_refused() -> None:
+def test_truncated_chunk_rejected() -> None:
     (chunk,) = encode_chunks(_batch([("loss", step, step, 1.0) for step in range(10)]))
-    with pytest.raises(ValueError, match="Corrupt metric chunk: 10 values announced"):
+    with pytest.raises(ValueError, match="Corrupt metric chunk: 10 values expected"):
         decode_chunk(10, chunk.step_data, chunk.time_data, chunk.value_data[:-8])

@@ -159,9 +159,7 @@ def test_infinite_metric_named(tracking: TrackingService) -> None:
     assert tracking.get_metric_history(run_id, "loss") == []
 
 
-def test_metrics_one_chunk_per_key(
-    tracking: TrackingService, clocked_workspace: Workspace
-) -> None:
+def test_metrics_one_chunk_per_key(tracking: TrackingService, clocked_workspace: Workspace) -> None:
     run_id = _run_id(tracking)
     inserts: list[tuple[str, int]] = []
 

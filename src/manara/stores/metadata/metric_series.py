@@ -5,8 +5,8 @@ series. So each ``log_metrics`` call stores, for each key, one row holding
 the steps, timestamps and values as little-endian 64-bit arrays, plus the
 key's latest value in a small table that search and run listings read.
 Storing a row per value made SQLite's B-tree insert the bottleneck (about
-0.5 s per 100,000 values on a 2-core machine); a chunk row per key costs
-the same whatever the batch size.
+0.5 s per 100,000 values on a 2-core machine). A chunk row per key costs
+about the same whatever the batch size.
 
 A chunk is identified by a digest of its content, so a retried call
 inserts nothing. The same value logged again in a different batch is kept
@@ -95,7 +95,7 @@ def _chunk(key: str, steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) 
 
 
 def _latest(steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> tuple[int, int, float]:
-    """The value at the highest step, then the latest timestamp, then the highest value."""
+    """Return the value at the highest step, then the latest timestamp, then the highest value."""
     at = np.flatnonzero(steps == steps.max())
     at = at[stamps[at] == stamps[at].max()]
     best = at[np.argmax(values[at])]
@@ -105,7 +105,7 @@ def _latest(steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> tuple[
 def decode_chunk(
     count: int, step_data: bytes, time_data: bytes, value_data: bytes
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Arrays of one stored chunk: steps, timestamps in milliseconds, values."""
+    """Decode one stored chunk into steps, timestamps in milliseconds and values."""
     steps = np.frombuffer(step_data, dtype=_INT64)
     values = np.frombuffer(value_data, dtype=_FLOAT64)
     stamps = np.frombuffer(time_data, dtype=_INT64)
@@ -113,7 +113,7 @@ def decode_chunk(
         stamps = np.full(count, stamps[0], dtype=_INT64)
     if not len(steps) == len(stamps) == len(values) == count:
         raise ValueError(
-            f"Corrupt metric chunk: {count} values announced, arrays hold {len(steps)} steps, "
+            f"Corrupt metric chunk: {count} values expected, the arrays contain {len(steps)} steps, "
             f"{len(stamps)} timestamps and {len(values)} values."
         )
     return steps, stamps, values
