@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -186,3 +188,30 @@ def test_write_leaves_no_temporary(tmp_path: Path) -> None:
 def test_invalid_options_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         writer(tmp_path, batch_size=0)
+
+
+def test_sliced_conversion_keeps_rows(tmp_path: Path) -> None:
+    log = writer(tmp_path)
+    records = [record(index, rows=1 + index % 3) for index in range(200)]
+    whole = log.to_table(records, pause=True)
+    one_by_one = pa.concat_tables([log.to_table([item]) for item in records])
+    assert whole.num_rows == sum(1 + index % 3 for index in range(200))
+    assert whole.equals(one_by_one)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="needs POSIX thread priorities")
+def test_writer_thread_runs_at_lower_priority(tmp_path: Path) -> None:
+    process_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    log = writer(tmp_path)
+    log.start()
+    try:
+        thread = log._thread
+        assert thread is not None and thread.native_id is not None
+        expected = max(10, process_nice)
+        deadline = time.monotonic() + 10
+        while os.getpriority(os.PRIO_PROCESS, thread.native_id) != expected:
+            assert time.monotonic() < deadline, "the writer thread kept its priority"
+            time.sleep(0.01)
+    finally:
+        log.close()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == process_nice

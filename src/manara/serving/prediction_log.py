@@ -3,10 +3,10 @@
 The server hands each successful request's arrays to ``submit``, which only
 appends to a bounded queue and never waits for space in it. When the queue
 is full, the request's records are dropped and counted, with a
-rate-limited warning. A
-background thread turns queued requests into rows and writes a part file
-every ``batch_size`` rows or ``flush_seconds`` seconds, whichever comes
-first, and everything left on ``close``.
+rate-limited warning. A background thread, at a lower scheduling priority
+than the request path, turns queued requests into rows a slice at a time
+and writes a part file every ``batch_size`` rows or ``flush_seconds``
+seconds, whichever comes first, and everything left on ``close``.
 
 Files are ``<root>/<model>/v<version>/part-<UTC time>-<uuid>.parquet``,
 written under a temporary name beginning with a dot and renamed into place,
@@ -23,6 +23,7 @@ column of those, for example list<double>.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -45,6 +46,9 @@ Sink = Callable[[pa.Table, Path], None]
 """Writes one batch as a file at the given path."""
 
 _DROP_WARNING_SECONDS = 10.0
+_SLICE = 64
+"""Requests converted per record batch; see ``PredictionLogWriter.to_table``."""
+_WRITER_NICE = 10
 _ARROW_SCALARS: Mapping[str, pa.DataType] = {
     "BOOL": pa.bool_(),
     "UINT64": pa.uint64(),
@@ -96,6 +100,25 @@ def write_parquet(table: pa.Table, path: Path) -> None:
         pq.write_table(table, temporary)
 
 
+class _Batch:
+    """Requests gathered for one part file."""
+
+    def __init__(self) -> None:
+        self.records: list[PredictionRecord] = []
+        self.rows = 0
+        self.started_at = 0.0
+        """``time.monotonic()`` when the first request was added."""
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def add(self, record: PredictionRecord, rows: int) -> None:
+        if not self.records:
+            self.started_at = time.monotonic()
+        self.records.append(record)
+        self.rows += rows
+
+
 class PredictionLogWriter:
     """Batches prediction records on a background thread and writes Parquet part files."""
 
@@ -124,9 +147,12 @@ class PredictionLogWriter:
         self._flush_seconds = flush_seconds
         self._sink = sink
         self._max_pending = max_pending
-        # A deque's append and popleft are atomic, so the request path takes no
-        # lock and wakes the writer only when a batch is ready or on close.
-        self._queue: deque[tuple[float, PredictionRecord]] = deque()
+        # The lock guards the open batch, the full batches and the pending
+        # count. It is held only to append or swap, never while converting.
+        self._lock = threading.Lock()
+        self._open = _Batch()
+        self._full: deque[_Batch] = deque()
+        self._pending = 0
         self._wake = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -151,14 +177,21 @@ class PredictionLogWriter:
 
     def submit(self, record: PredictionRecord) -> bool:
         """Queue one request's records; return False when they were dropped."""
-        queued = len(self._queue)
-        if queued >= self._max_pending:
+        rows = _row_count(record)
+        with self._lock:
+            if self._pending >= self._max_pending:
+                full = True
+            else:
+                full = False
+                self._pending += 1
+                self._open.add(record, rows)
+                if self._open.rows >= self._batch_size:
+                    self._full.append(self._open)
+                    self._open = _Batch()
+                    self._wake.set()
+        if full:
             self._count_drop()
-            return False
-        self._queue.append((time.monotonic(), record))
-        if queued + 1 >= self._batch_size and not self._wake.is_set():
-            self._wake.set()
-        return True
+        return not full
 
     def _count_drop(self) -> None:
         self._dropped += 1
@@ -196,38 +229,42 @@ class PredictionLogWriter:
         )
 
     def _run(self) -> None:
-        pending: list[PredictionRecord] = []
-        rows = 0
-        deadline = float("inf")
+        _lower_thread_priority()
         while True:
-            timeout = deadline - time.monotonic() if pending else self._flush_seconds
+            with self._lock:
+                started_at = self._open.started_at if len(self._open) else None
+            if started_at is None:
+                timeout = self._flush_seconds
+            else:
+                # The oldest open request is written flush_seconds after it arrived.
+                timeout = started_at + self._flush_seconds - time.monotonic()
             self._wake.wait(max(0.0, timeout))
             self._wake.clear()
             closing = self._closing
-            while self._queue:
-                queued_at, record = self._queue.popleft()
-                if not pending:
-                    # The oldest pending record is written flush_seconds after it was queued.
-                    deadline = queued_at + self._flush_seconds
-                pending.append(record)
-                rows += _row_count(record)
-                if rows >= self._batch_size:
-                    self._flush(pending)
-                    pending, rows = [], 0
+            for batch in self._take(closing):
+                self._flush(batch)
             if closing:
-                self._flush(pending)
                 return
-            if pending and time.monotonic() >= deadline:
-                self._flush(pending)
-                pending, rows = [], 0
 
-    def _flush(self, pending: list[PredictionRecord]) -> None:
-        if not pending:
-            return
+    def _take(self, closing: bool) -> list[_Batch]:
+        """Remove the full batches, and the open one when it is due or the log closes."""
+        with self._lock:
+            batches = list(self._full)
+            self._full.clear()
+            due = len(self._open) and (
+                closing or time.monotonic() >= self._open.started_at + self._flush_seconds
+            )
+            if due:
+                batches.append(self._open)
+                self._open = _Batch()
+            self._pending -= sum(len(batch) for batch in batches)
+        return batches
+
+    def _flush(self, batch: _Batch) -> None:
         try:
-            table = self.to_table(pending)
+            table = self.to_table(batch.records, pause=True)
         except Exception:
-            logger.exception("prediction log could not convert %d requests", len(pending))
+            logger.exception("prediction log could not convert %d requests", len(batch))
             return
         now = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         path = self.folder / f"part-{now}-{uuid.uuid4().hex}.parquet"
@@ -239,8 +276,24 @@ class PredictionLogWriter:
             return
         self.rows_written += table.num_rows
 
-    def to_table(self, records: list[PredictionRecord]) -> pa.Table:
-        """Convert queued requests to one table of rows, one row per predicted instance."""
+    def to_table(self, records: list[PredictionRecord], pause: bool = False) -> pa.Table:
+        """Convert queued requests to one table of rows, one row per predicted instance.
+
+        With ``pause`` the conversion runs ``_SLICE`` requests at a time and
+        releases the GIL between slices. Converting 512 one-row requests in
+        one go held it for about 6 ms on a 2-core machine, which the request
+        path waited for.
+        """
+        if len(records) <= _SLICE:
+            return pa.Table.from_batches([self._record_batch(records)], self.schema)
+        slices = []
+        for start in range(0, len(records), _SLICE):
+            slices.append(self._record_batch(records[start : start + _SLICE]))
+            if pause:
+                time.sleep(0)
+        return pa.Table.from_batches(slices, self.schema)
+
+    def _record_batch(self, records: list[PredictionRecord]) -> pa.RecordBatch:
         counts = [_row_count(record) for record in records]
         total = sum(counts)
         columns: list[pa.Array] = [
@@ -259,7 +312,23 @@ class PredictionLogWriter:
         for spec in self._signature.outputs:
             parts = [record.outputs[spec.name] for record in records]
             columns.append(_column(parts, arrow_type(spec)))
-        return pa.Table.from_arrays(columns, schema=self.schema)
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+
+def _lower_thread_priority() -> None:
+    """Lower the calling thread's priority (nice 10) where the system allows it.
+
+    On a server pinned to one core, the writer and the request handler share
+    that core. At nice 10 the scheduler gives the handler about ten times the
+    writer's share under contention (Linux weights 1024 against 110), and
+    runs a newly woken handler ahead of the writer. The writer still gets
+    enough time to keep up at full load. Under ``SCHED_IDLE`` it did not: in
+    a 10 s run at 64 connections it dropped about a quarter of the requests.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WRITER_NICE)
+    except (AttributeError, OSError) as exc:
+        logger.debug("prediction log keeps normal priority: %s", exc)
 
 
 def _row_count(record: PredictionRecord) -> int:
