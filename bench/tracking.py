@@ -40,11 +40,13 @@ KEYS = 10
 NOTES = """\
 Manara stores each call's values as one chunk of arrays per metric key
 (steps, timestamps and values as 64-bit arrays) plus the latest value of
-each key, so a batch of 10,000 metrics over 10 keys is 10 chunk rows and 10
+each key. A batch of 10,000 metrics over 10 keys is 10 chunk rows and 10
 upserts. A row per value, as MLflow stores them, made SQLite's B-tree
 insert about half of Manara's time before. What remains is mostly building
 the `Metric` objects (the same loop for both systems) and checking them one
-column at a time.
+column at a time. This machine's speed changed by up to 2.5x between runs
+on one day (MLflow batched: 3,100 to 10,000 metrics/s), so compare the
+ratio within one run, not numbers across runs.
 """
 
 MLFLOW_SCRIPT = """
