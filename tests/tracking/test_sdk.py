@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -81,6 +82,40 @@ def test_metric_history(client: Client) -> None:
     assert [m.step for m in history] == list(range(500))
     assert history[3].value == 0.25
     assert all(m.timestamp is not None and m.timestamp.tzinfo is not None for m in history)
+
+
+def test_metric_series_round_trip(client: Client) -> None:
+    losses = 1.0 / np.arange(1, 2001)
+    with client.start_run(experiment="e") as run:
+        run.log_metric_series("loss", losses)
+        run.log_metric_series("lr", [0.1, 0.05, 0.01], steps=np.array([0, 1000, 1999]))
+    history = client.tracking.get_metric_history(run.id, "loss")
+    assert [m.step for m in history] == list(range(2000))
+    assert [m.value for m in history] == losses.tolist()
+    assert client.tracking.get_run(run.id).metrics == {"loss": losses[-1], "lr": 0.01}
+
+
+@pytest.mark.parametrize(
+    ("values", "steps", "message"),
+    [
+        ([1.0, float("nan"), 3.0], [10, 11, 12], "'loss' at step 11: nan is not finite"),
+        ([1.0, 2.0], [0, 1, 2], "2 values but 3 steps"),
+        ([[1.0, 2.0]], None, "one-dimensional array, got shape \\(1, 2\\)"),
+        ([True, False], None, "expected real numbers, got an array of bool"),
+        (["a", "b"], None, "expected real numbers, got an array of <U1"),
+        ([1.0, 2.0], [0.5, 1.5], "expected integers, got an array of float64"),
+        ([1.0], [2**63], "step 9223372036854775808 .* does not fit in 64 bits"),
+    ],
+)
+def test_metric_series_invalid_rejected(
+    client: Client, values: object, steps: object, message: str
+) -> None:
+    with (
+        client.start_run(experiment="e") as run,
+        pytest.raises(InvalidInputError, match=message),
+    ):
+        run.log_metric_series("loss", values, steps)  # type: ignore[arg-type]
+    assert client.tracking.get_metric_history(run.id, "loss") == []
 
 
 def test_artifacts(client: Client, tmp_path: Path) -> None:

@@ -446,6 +446,7 @@ def test_every_method_authorizes(clocked_workspace: Workspace) -> None:
         ("run.update", lambda: tracking.log_params(run_id, {"a": 1})),
         ("run.update", lambda: tracking.set_tags(run_id, {"a": "1"})),
         ("run.update", lambda: tracking.log_metrics(run_id, [Metric("m", 1.0)])),
+        ("run.update", lambda: tracking.log_metric_series(run_id, "s", [1.0, 2.0])),
         ("run.read", lambda: tracking.get_metric_history(run_id, "m")),
         ("run.update", lambda: tracking.log_input(run_id, dataset_input(frame, "d"))),
         ("artifact.write", lambda: tracking.log_artifact(run_id, "a", b"a")),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from numpy.typing import ArrayLike
+
 from manara.tracking.entities import (
     DatasetInput,
     Experiment,
@@ -44,6 +46,10 @@ class TrackingAPI(Protocol):
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None: ...
+
+    def log_metric_series(
+        self, run_id: str, key: str, values: ArrayLike, steps: ArrayLike | None = None
+    ) -> None: ...
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 

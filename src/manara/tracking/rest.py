@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from numpy.typing import ArrayLike
+
 from manara.errors import IntegrityError
 from manara.rest import RestTransport
 from manara.tracking.entities import (
@@ -23,10 +25,12 @@ from manara.tracking.entities import (
     RunStatus,
 )
 from manara.tracking.validation import (
+    MetricBatch,
     check_artifact_path,
     check_dataset,
     check_key,
     check_metrics,
+    check_series,
     check_tags,
     from_timestamp_ms,
     stringify_params,
@@ -130,7 +134,14 @@ class RestTracking:
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         # Metrics without a timestamp are stamped here, when they were logged,
         # rather than when the server receives them.
-        batch = check_metrics(metrics, datetime.now().astimezone())
+        self._send_metrics(run_id, check_metrics(metrics, datetime.now().astimezone()))
+
+    def log_metric_series(
+        self, run_id: str, key: str, values: ArrayLike, steps: ArrayLike | None = None
+    ) -> None:
+        self._send_metrics(run_id, check_series(key, values, steps, datetime.now().astimezone()))
+
+    def _send_metrics(self, run_id: str, batch: MetricBatch) -> None:
         body = {
             "metrics": [
                 {

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from manara.errors import ConflictError, InvalidInputError, ManaraError, NotFoundError
 from manara.tracking.api import TrackingAPI
@@ -86,6 +87,15 @@ class ActiveRun:
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         batch = [Metric(key, value, step) for key, value in metrics.items()]
         self._tracking.log_metrics(self._run_id, batch)
+
+    def log_metric_series(
+        self, key: str, values: ArrayLike, steps: ArrayLike | None = None
+    ) -> None:
+        """Log many values of one metric at once, such as a training history.
+
+        Steps default to 0, 1, 2 and so on.
+        """
+        self._tracking.log_metric_series(self._run_id, key, values, steps)
 
     def set_tag(self, key: str, value: str) -> None:
         self._tracking.set_tags(self._run_id, {key: value})

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, get_args
 
+from numpy.typing import ArrayLike
+
 from manara.context import Context
 from manara.errors import ConflictError, InvalidInputError, NotFoundError
 from manara.ids import new_id
@@ -42,6 +44,7 @@ from manara.tracking.validation import (
     check_key,
     check_metrics,
     check_name,
+    check_series,
     check_tags,
     stringify_params,
 )
@@ -233,6 +236,17 @@ class TrackingService:
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         self._authorize_run("run.update", run_id)
         batch = check_metrics(metrics, self.ctx.clock.now())
+        self._repository.log_metrics(run_id, batch)
+
+    def log_metric_series(
+        self, run_id: str, key: str, values: ArrayLike, steps: ArrayLike | None = None
+    ) -> None:
+        """Log many values of one metric from arrays, without building ``Metric`` objects.
+
+        Steps default to 0, 1, 2 and so on; every value gets the current time.
+        """
+        self._authorize_run("run.update", run_id)
+        batch = check_series(key, values, steps, self.ctx.clock.now())
         self._repository.log_metrics(run_id, batch)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

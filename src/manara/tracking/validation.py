@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from manara.errors import InvalidInputError
 from manara.tracking.entities import DatasetInput, Metric
@@ -181,6 +182,83 @@ def check_metrics(metrics: Sequence[Metric], now: datetime) -> MetricBatch:
         np.array(steps, dtype=np.int64),
         np.array(stamps, dtype=np.int64),
     )
+
+
+def check_series(
+    key: str,
+    values: ArrayLike,
+    steps: ArrayLike | None,
+    now: datetime,
+) -> MetricBatch:
+    """Check one metric's values and steps given as arrays; every value is stamped ``now``.
+
+    ``steps`` defaults to 0, 1, 2 and so on. Values must be real numbers
+    (booleans are rejected) and finite, steps integers, both one-dimensional
+    and of the same length.
+    """
+    check_key(key, "metric")
+    value_array = _series_array(values, key, "values")
+    if value_array.dtype.kind not in "iuf":
+        raise InvalidInputError(
+            f"Invalid values for metric {key!r}: expected real numbers, got an array of "
+            f"{value_array.dtype}. Nothing was logged.",
+            key=key,
+        )
+    if steps is None:
+        step_array = np.arange(len(value_array), dtype=np.int64)
+    else:
+        step_array = _series_array(steps, key, "steps")
+        if step_array.dtype.kind not in "iu" and len(step_array):
+            raise InvalidInputError(
+                f"Invalid steps for metric {key!r}: expected integers, got an array of "
+                f"{step_array.dtype}. Nothing was logged.",
+                key=key,
+            )
+        if len(step_array) != len(value_array):
+            raise InvalidInputError(
+                f"Invalid series for metric {key!r}: {len(value_array)} values but "
+                f"{len(step_array)} steps. Pass one step per value. Nothing was logged.",
+                key=key,
+            )
+        if step_array.dtype == np.uint64 and len(step_array) and step_array.max() > _MAX_STEP:
+            raise InvalidInputError(
+                f"Invalid step {int(step_array.max())} for metric {key!r}: it does not fit "
+                "in 64 bits. Nothing was logged.",
+                key=key,
+            )
+    value_array = value_array.astype(np.float64)
+    finite = np.isfinite(value_array)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite)[0])
+        raise InvalidInputError(
+            f"Invalid value for metric {key!r} at step {int(step_array[index])}: "
+            f"{float(value_array[index])!r} is not finite; only finite values can be stored. "
+            "Nothing was logged.",
+            key=key,
+        )
+    return MetricBatch(
+        [key] * len(value_array),
+        value_array,
+        step_array.astype(np.int64),
+        np.full(len(value_array), to_timestamp_ms(now), dtype=np.int64),
+    )
+
+
+def _series_array(data: ArrayLike, key: str, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"Invalid {name} for metric {key!r}: not an array ({exc}). Nothing was logged.",
+            key=key,
+        ) from exc
+    if array.ndim != 1:
+        raise InvalidInputError(
+            f"Invalid {name} for metric {key!r}: expected a one-dimensional array, got shape "
+            f"{array.shape}. Nothing was logged.",
+            key=key,
+        )
+    return array
 
 
 def _metric_timestamp(metric: Metric) -> int:
