@@ -49,7 +49,9 @@ each key. A batch of 10,000 metrics over 10 keys is 10 chunk rows and 10
 upserts. A row per value, as MLflow stores them, made SQLite's B-tree
 insert about half of Manara's time before. What remains is mostly building
 the `Metric` objects (the same loop for both systems) and checking them one
-column at a time. This machine's speed changed by up to 2.5x between runs
+column at a time. `log_metric_series` takes one key's steps and values as
+arrays and builds no `Metric` objects; MLflow has no such call, so it is
+left out of the ratio. This machine's speed changed by up to 2.5x between runs
 on one day (MLflow batched: 3,100 to 10,000 metrics/s), so compare the
 ratio within one run, not numbers across runs.
 """
