@@ -105,6 +105,7 @@ def test_metric_series_round_trip(client: Client) -> None:
         (["a", "b"], None, "expected real numbers, got an array of <U1"),
         ([1.0, 2.0], [0.5, 1.5], "expected integers, got an array of float64"),
         ([1.0], [2**63], "step 9223372036854775808 .* does not fit in 64 bits"),
+        ([1.0], [-(2**63)], "step -9223372036854775808 .* does not fit in 64 bits"),
     ],
 )
 def test_metric_series_invalid_rejected(

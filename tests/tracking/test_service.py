@@ -150,6 +150,15 @@ def test_huge_finite_metrics_accepted(tracking: TrackingService) -> None:
     assert len(tracking.get_metric_history(run_id, "big")) == 2
 
 
+@pytest.mark.parametrize("step", [2**63, -(2**63)])
+def test_out_of_range_step_rejected(tracking: TrackingService, step: int) -> None:
+    run_id = _run_id(tracking)
+    batch = [Metric("loss", 0.5, step=i) for i in range(20)] + [Metric("loss", 0.5, step)]
+    with pytest.raises(InvalidInputError, match=f"step {step} .* does not fit in 64 bits"):
+        tracking.log_metrics(run_id, batch)
+    assert tracking.get_metric_history(run_id, "loss") == []
+
+
 def test_infinite_metric_named(tracking: TrackingService) -> None:
     run_id = _run_id(tracking)
     batch = [Metric("loss", 0.5, step=i) for i in range(50)]

@@ -181,6 +181,7 @@ class PredictionLogWriter:
         with self._lock:
             if self._pending >= self._max_pending:
                 full = True
+                self._dropped += 1
             else:
                 full = False
                 self._pending += 1
@@ -194,7 +195,6 @@ class PredictionLogWriter:
         return not full
 
     def _count_drop(self) -> None:
-        self._dropped += 1
         now = time.monotonic()
         if now - self._last_drop_warning >= _DROP_WARNING_SECONDS:
             self._last_drop_warning = now
@@ -243,6 +243,9 @@ class PredictionLogWriter:
             closing = self._closing
             for batch in self._take(closing):
                 self._flush(batch)
+                # Counted as pending until written, so max_pending bounds what is in memory.
+                with self._lock:
+                    self._pending -= len(batch)
             if closing:
                 return
 
@@ -257,7 +260,6 @@ class PredictionLogWriter:
             if due:
                 batches.append(self._open)
                 self._open = _Batch()
-            self._pending -= sum(len(batch) for batch in batches)
         return batches
 
     def _flush(self, batch: _Batch) -> None:
@@ -280,7 +282,7 @@ class PredictionLogWriter:
         """Convert queued requests to one table of rows, one row per predicted instance.
 
         With ``pause`` the conversion runs ``_SLICE`` requests at a time and
-        releases the GIL between slices. Converting 512 one-row requests in
+        offers the GIL to other threads between slices. Converting 512 one-row requests in
         one go held it for about 6 ms on a 2-core machine, which the request
         path waited for.
         """
@@ -316,7 +318,7 @@ class PredictionLogWriter:
 
 
 def _lower_thread_priority() -> None:
-    """Lower the calling thread's priority (nice 10) where the system allows it.
+    """Lower the calling thread's priority to nice 10, or keep it where it is already lower.
 
     On a server pinned to one core, the writer and the request handler share
     that core. At nice 10 the scheduler gives the handler about ten times the
@@ -325,8 +327,10 @@ def _lower_thread_priority() -> None:
     enough time to keep up at full load. Under ``SCHED_IDLE`` it did not: in
     a 10 s run at 64 connections it dropped about a quarter of the requests.
     """
+    thread = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WRITER_NICE)
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, max(current, _WRITER_NICE))
     except (AttributeError, OSError) as exc:
         logger.debug("prediction log keeps normal priority: %s", exc)
 

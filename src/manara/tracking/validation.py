@@ -25,7 +25,8 @@ MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 6000
 MAX_ARTIFACT_PATH_LENGTH = 1024
 MAX_NAME_LENGTH = 256
-# Steps are stored in a signed 64-bit column.
+# Steps are stored as signed 64-bit integers. -2**63 is rejected too, so the
+# accepted range is symmetric.
 _MAX_STEP = 2**63 - 1
 
 
@@ -220,12 +221,14 @@ def check_series(
                 f"{len(step_array)} steps. Pass one step per value. Nothing was logged.",
                 key=key,
             )
-        if step_array.dtype == np.uint64 and len(step_array) and step_array.max() > _MAX_STEP:
-            raise InvalidInputError(
-                f"Invalid step {int(step_array.max())} for metric {key!r}: it does not fit "
-                "in 64 bits. Nothing was logged.",
-                key=key,
-            )
+        if len(step_array):
+            for bad in (int(step_array.max()), int(step_array.min())):
+                if not -_MAX_STEP <= bad <= _MAX_STEP:
+                    raise InvalidInputError(
+                        f"Invalid step {bad} for metric {key!r}: it does not fit in 64 bits. "
+                        "Nothing was logged.",
+                        key=key,
+                    )
     value_array = value_array.astype(np.float64)
     finite = np.isfinite(value_array)
     if not finite.all():
@@ -296,6 +299,8 @@ def _plain_batch(metrics: Sequence[Metric], now_ms: int) -> MetricBatch | None:
     try:
         step_array = np.fromiter(steps, dtype=np.int64, count=len(steps))
     except OverflowError:
+        return None
+    if step_array.min() < -_MAX_STEP:
         return None
     keys = [metric.key for metric in metrics]
     for key in set(keys):

@@ -9,6 +9,7 @@ Revision ID: 0006
 Revises: 0005
 """
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from itertools import groupby
 from typing import Any
@@ -16,9 +17,6 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from alembic import op
-
-from manara.stores.metadata.metric_series import decode_history, encode_chunks
-from manara.tracking.validation import MetricBatch
 
 revision = "0006"
 down_revision = "0005"
@@ -50,11 +48,13 @@ def _chunks_table() -> sa.TableClause:
 
 def _series(connection: sa.Connection) -> Iterator[tuple[tuple[str, str], list[Any]]]:
     """Yield ``((run_id, key), rows)`` for each stored series of ``run_metrics``."""
+    # stream_results uses a server-side cursor on PostgreSQL, whose default
+    # cursor would load the whole table at once. SQLite reads in steps anyway.
     result = connection.execute(
         sa.text(
             "SELECT run_id, key, step, timestamp_ms, value FROM run_metrics "
             "ORDER BY run_id, key, step, timestamp_ms, value"
-        )
+        ).execution_options(stream_results=True)
     )
     pending: list[Any] = []
     while rows := result.fetchmany(_ROWS_PER_READ):
@@ -68,13 +68,42 @@ def _series(connection: sa.Connection) -> Iterator[tuple[tuple[str, str], list[A
         yield series_key, list(group)
 
 
-def _batch(key: str, rows: Sequence[Any]) -> MetricBatch:
-    return MetricBatch(
-        [key] * len(rows),
-        np.array([row[4] for row in rows], dtype=np.float64),
-        np.array([row[2] for row in rows], dtype=np.int64),
-        np.array([row[3] for row in rows], dtype=np.int64),
-    )
+# The chunk format as of this revision, copied rather than imported, so that a
+# later change to manara.stores.metadata.metric_series cannot change what this
+# migration writes or reads.
+
+
+def _encode(key: str, rows: Sequence[Any]) -> dict[str, Any]:
+    """Encode the rows ``(run_id, key, step, timestamp_ms, value)`` of one series as a chunk."""
+    steps = np.array([row[2] for row in rows], dtype="<i8")
+    stamps = np.array([row[3] for row in rows], dtype="<i8")
+    values = np.array([row[4] for row in rows], dtype="<f8")
+    same_time = bool((stamps == stamps[0]).all())
+    step_data, value_data = steps.tobytes(), values.tobytes()
+    time_data = (stamps[:1] if same_time else stamps).tobytes()
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (key.encode(), step_data, time_data, value_data):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return {
+        "digest": digest.hexdigest(),
+        "count": len(rows),
+        "min_step": int(steps.min()),
+        "max_step": int(steps.max()),
+        "step_data": step_data,
+        "time_data": time_data,
+        "value_data": value_data,
+    }
+
+
+def _decode(count: int, step_data: bytes, time_data: bytes, value_data: bytes) -> list[Any]:
+    """Return ``(step, timestamp_ms, value)`` tuples of one chunk."""
+    steps = np.frombuffer(step_data, dtype="<i8").tolist()
+    stamps = np.frombuffer(time_data, dtype="<i8").tolist()
+    values = np.frombuffer(value_data, dtype="<f8").tolist()
+    if len(stamps) == 1:
+        stamps = stamps * count
+    return list(zip(steps, stamps, values, strict=True))
 
 
 def upgrade() -> None:
@@ -107,21 +136,9 @@ def upgrade() -> None:
         *(sa.column(name) for name in ("run_id", "key", "step", "timestamp_ms", "value")),
     )
     for (run_id, key), rows in _series(connection):
-        (chunk,) = encode_chunks(_batch(key, rows))
-        connection.execute(
-            chunks.insert().values(
-                run_id=run_id,
-                key=key,
-                digest=chunk.digest,
-                count=chunk.count,
-                min_step=chunk.min_step,
-                max_step=chunk.max_step,
-                step_data=chunk.step_data,
-                time_data=chunk.time_data,
-                value_data=chunk.value_data,
-            )
-        )
-        step, timestamp_ms, value = chunk.latest
+        connection.execute(chunks.insert().values(run_id=run_id, key=key, **_encode(key, rows)))
+        # Rows arrive sorted by step, time and value, so the last one is the latest.
+        _, _, step, timestamp_ms, value = rows[-1]
         connection.execute(
             latest.insert().values(
                 run_id=run_id, key=key, step=step, timestamp_ms=timestamp_ms, value=value
@@ -159,20 +176,12 @@ def downgrade() -> None:
             ),
             {"run_id": run_id, "key": key},
         ).all()
-        history = decode_history(tuple(row) for row in stored)
+        history = sorted({item for row in stored for item in _decode(*row)})
         connection.execute(
             target.insert(),
             [
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "step": int(step),
-                    "timestamp_ms": int(stamp),
-                    "value": float(value),
-                }
-                for step, stamp, value in zip(
-                    history.steps, history.timestamps_ms, history.values, strict=True
-                )
+                {"run_id": run_id, "key": key, "step": step, "timestamp_ms": stamp, "value": value}
+                for step, stamp, value in history
             ],
         )
     op.drop_table("latest_metrics")
