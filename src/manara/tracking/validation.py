@@ -191,7 +191,7 @@ def check_series(
     steps: ArrayLike | None,
     now: datetime,
 ) -> MetricBatch:
-    """Check one metric's values and steps given as arrays; every value is stamped ``now``.
+    """Check one metric's values and steps given as arrays, and stamp every value ``now``.
 
     ``steps`` defaults to 0, 1, 2 and so on. Values must be real numbers
     (booleans are rejected) and finite, steps integers, both one-dimensional
@@ -222,10 +222,10 @@ def check_series(
                 key=key,
             )
         if len(step_array):
-            for bad in (int(step_array.max()), int(step_array.min())):
-                if not -_MAX_STEP <= bad <= _MAX_STEP:
+            for extreme in (int(step_array.max()), int(step_array.min())):
+                if not -_MAX_STEP <= extreme <= _MAX_STEP:
                     raise InvalidInputError(
-                        f"Invalid step {bad} for metric {key!r}: it does not fit in 64 bits. "
+                        f"Invalid step {extreme} for metric {key!r}: it does not fit in 64 bits. "
                         "Nothing was logged.",
                         key=key,
                     )

@@ -1,4 +1,4 @@
-"""How metric values are stored: one chunk of arrays per key and logging call.
+"""Storage of metric values: one chunk of arrays per key and logging call.
 
 A training loop logs a few keys at many steps, and reads them back as whole
 series. So each ``log_metrics`` call stores, for each key, one row holding
